@@ -1,0 +1,69 @@
+"""maskforge: sparsity as an algebra of masks, for sparse GAN training and lottery tickets.
+
+The core is small and has no strategy logic:
+
+* :class:`Mask` — named boolean tensors with set algebra, counting and bit-packed storage.
+* :mod:`maskforge.selection` — exact top-k / bottom-k (ties by index) without full sorts.
+* :mod:`maskforge.allocation` — uniform / ER / ERK / global allocators; :class:`ParamFilter`.
+* :mod:`maskforge.protocols` — Score, Pruner, Grower, Averager, Schedule.
+* :class:`SparseEngine` — keeps a model's masked weights, gradients and optimizer state at zero
+  and checks the invariants after every mask update.
+* :mod:`maskforge.hookspecs` / :func:`get_plugins` — the pluggy plugin system.
+"""
+
+from maskforge.allocation import Allocation, erdos_renyi, erdos_renyi_kernel, global_pool, uniform
+from maskforge.averagers import EMA, SEMA
+from maskforge.engine import MaskUpdateStats, SparseEngine
+from maskforge.errors import (
+    DuplicateComponentError,
+    InvariantViolation,
+    MaskforgeError,
+    MaskMismatchError,
+    PluginLoadError,
+    UnknownComponentError,
+)
+from maskforge.hookspecs import hookimpl
+from maskforge.mask import Mask
+from maskforge.param_filter import ParamFilter
+from maskforge.plugin_manager import get_plugins, load_plugins
+from maskforge.protocols import Averager, Grower, Pruner, Schedule, Score, SparsityContext
+from maskforge.selection import select_topk, select_topk_global, select_topk_per_tensor
+from maskforge.sparsify import allocate, init_mask
+from maskforge.update import prune_and_grow
+
+__version__ = "0.1.0"
+
+__all__ = [
+    "Allocation",
+    "Averager",
+    "DuplicateComponentError",
+    "EMA",
+    "Grower",
+    "InvariantViolation",
+    "Mask",
+    "MaskMismatchError",
+    "MaskUpdateStats",
+    "MaskforgeError",
+    "ParamFilter",
+    "PluginLoadError",
+    "Pruner",
+    "SEMA",
+    "Schedule",
+    "Score",
+    "SparseEngine",
+    "SparsityContext",
+    "UnknownComponentError",
+    "erdos_renyi",
+    "erdos_renyi_kernel",
+    "get_plugins",
+    "global_pool",
+    "hookimpl",
+    "allocate",
+    "init_mask",
+    "load_plugins",
+    "prune_and_grow",
+    "select_topk",
+    "select_topk_global",
+    "select_topk_per_tensor",
+    "uniform",
+]

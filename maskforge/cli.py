@@ -1,0 +1,106 @@
+"""The ``maskforge`` command line.
+
+    maskforge plugins                      list plugins, versions, hooks and registered names
+    maskforge quickstart [--out DIR]       train a dynamic-sparse classifier on the bundled digits
+
+Global options (before the command): ``--block-plugin NAME`` (repeatable) skips a plugin,
+``--strict-plugins`` turns a plugin that fails to load into an error, ``--debug`` shows the
+traceback of an error instead of the one-line message. Errors exit with status 2.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+from rich.console import Console
+from rich.table import Table
+
+from maskforge.errors import MaskforgeError
+from maskforge.plugin_manager import Plugins, load_plugins, set_plugins
+
+
+def _positive_int(text: str) -> int:
+    value = int(text)
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be >= 1, got {value}")
+    return value
+
+
+def _density(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"density must be a number in (0, 1], got {text!r}") from None
+    if not 0.0 < value <= 1.0:
+        raise argparse.ArgumentTypeError(f"density must be in (0, 1] (fraction of weights kept), got {value}")
+    return value
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="maskforge", description="Sparsity as an algebra of masks.")
+    parser.add_argument("--block-plugin", action="append", default=[], metavar="NAME",
+                        help="do not load the plugin with this entry-point name (repeatable)")
+    parser.add_argument("--strict-plugins", action="store_true",
+                        help="fail when a plugin cannot be loaded (default: warn and skip it)")
+    parser.add_argument("--debug", action="store_true", help="show tracebacks instead of one-line errors")
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    sub.add_parser("plugins", help="list plugins, their versions, hooks and registered names")
+
+    quick = sub.add_parser("quickstart", help="train a dynamic-sparse classifier on the bundled digits")
+    quick.add_argument("--out", type=Path, default=Path("runs/quickstart"), help="run directory (default: runs/quickstart)")
+    quick.add_argument("--steps", type=_positive_int, default=600, help="training steps (default: 600)")
+    quick.add_argument("--density", type=_density, default=0.1, help="fraction of weights kept (default: 0.1)")
+    quick.add_argument("--seed", type=int, default=0, help="random seed (default: 0)")
+    return parser
+
+
+def plugins_table(plugins: Plugins) -> Table:
+    """The rich table ``maskforge plugins`` prints."""
+    table = Table(title="maskforge plugins", show_lines=True)
+    table.add_column("plugin", style="bold")
+    table.add_column("version")
+    table.add_column("status")
+    table.add_column("hooks")
+    table.add_column("registers")
+    for name, info in plugins.infos.items():
+        entries = plugins.registry.by_plugin(name)
+        by_kind: dict[str, list[str]] = {}
+        for entry in entries:
+            by_kind.setdefault(entry.kind, []).append(entry.name)
+        registers = "\n".join(f"{kind}: {', '.join(names)}" for kind, names in by_kind.items()) or "-"
+        status = info.status if not info.error else f"{info.status}: {info.error}"
+        table.add_row(f"{name}\n[dim]{info.source}[/]", info.version, status, "\n".join(info.hooks) or "-", registers)
+    return table
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    console = Console() if sys.stdout.isatty() else Console(width=140)
+    err_console = Console(stderr=True, highlight=False)
+    try:
+        plugins = load_plugins(strict=True if args.strict_plugins else None, block=args.block_plugin)
+        set_plugins(plugins)
+        if args.command == "plugins":
+            console.print(plugins_table(plugins))
+        elif args.command == "quickstart":
+            from maskforge.quickstart import QuickstartConfig, run_quickstart
+
+            config = QuickstartConfig(steps=args.steps, density=args.density, seed=args.seed)
+            run_quickstart(args.out, config, plugins=plugins, console=console)
+        return 0
+    except (MaskforgeError, ValueError, TypeError, OSError, RuntimeError) as err:
+        if args.debug:
+            raise
+        err_console.print(f"maskforge: error: {err}", markup=False)
+        return 2
+    except KeyboardInterrupt:
+        err_console.print("maskforge: interrupted")
+        return 130
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())

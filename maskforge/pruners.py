@@ -1,0 +1,36 @@
+"""Built-in pruners: drop the lowest-scoring active entries.
+
+A :class:`ScorePruner` ranks only the currently active entries by its score and drops exactly
+the requested number with the lowest scores (ties: lowest flat index first), per parameter or
+globally. ``magnitude`` is the STU-GAN / RigL / SET criterion (STU-GAN eq. 3).
+"""
+
+from __future__ import annotations
+
+import attrs
+
+from maskforge.mask import Mask
+from maskforge.protocols import Count, Score, SparsityContext
+from maskforge.scores import MagnitudeScore, RandomScore
+from maskforge.selection import select_count
+
+
+@attrs.frozen
+class ScorePruner:
+    """Drops the active entries with the *lowest* ``score`` (exact count, ties by index)."""
+
+    score: Score
+
+    def drop(self, ctx: SparsityContext, count: Count) -> Mask:
+        scores = self.score(ctx)
+        return Mask(select_count(scores, count, largest=False, within=ctx.mask))
+
+
+def magnitude_pruner() -> ScorePruner:
+    """Drop the smallest-magnitude active weights."""
+    return ScorePruner(MagnitudeScore())
+
+
+def random_pruner() -> ScorePruner:
+    """Drop uniformly random active weights."""
+    return ScorePruner(RandomScore())
