@@ -7,7 +7,8 @@ from the plugin registry by name, exactly as a recipe would ask for it. Losses, 
 densities and the exploration rate are printed and written to ``out_dir``:
 
 * ``metrics.jsonl`` — one JSON object per logged step and per mask update;
-* ``summary.json`` — final test accuracy, density per layer, exploration rate.
+* ``summary.json`` — final test accuracy, density per layer, exploration rate;
+* ``checkpoint.pt`` — the model's (dense-loadable) state dict and the bit-packed mask.
 """
 
 from __future__ import annotations
@@ -22,6 +23,7 @@ import torch.nn.functional as F
 from rich.console import Console
 from torch import nn
 
+from maskforge.checkpoint import save_atomic
 from maskforge.data.digits import load_digits
 from maskforge.engine import SparseEngine
 from maskforge.param_filter import ParamFilter
@@ -112,9 +114,10 @@ def run_quickstart(
             emit({"event": "mask_update", "step": step, "dropped": stats.total_dropped,
                   "density": stats.density, "exploration_rate": stats.exploration_rate})
         optimizer.step()
-        metrics = {"loss": float(loss), "density": engine.mask.total_density}
+        metrics = {"loss": loss.item()}
         plugins.hook.maskforge_step_end(step=step, metrics=metrics)
         if step % config.log_every == 0 or step == config.steps:
+            metrics["density"] = engine.mask.total_density
             emit({"event": "step", "step": step, **metrics})
             console.print(f"step {step:4d}  loss {metrics['loss']:.4f}  density {metrics['density']:.4f}  "
                           f"exploration {engine.exploration_rate:.4f}")
@@ -133,9 +136,12 @@ def run_quickstart(
     if out is not None:
         (out / "summary.json").write_text(json.dumps(summary, indent=2))
         log.close()
+        path = save_atomic({"model": model.state_dict(), "mask": engine.mask.state_dict(), "step": config.steps},
+                           out / "checkpoint.pt")
+        plugins.hook.maskforge_checkpoint(path=path, step=config.steps)
     plugins.hook.maskforge_run_end(run_dir=out, metrics={"test_accuracy": accuracy})
     console.print(f"test accuracy {accuracy:.3f} at density {summary['density']:.4f}; "
                   f"exploration rate {summary['exploration_rate']:.4f}; {summary['seconds']} s")
     if out is not None:
-        console.print(f"wrote {out / 'metrics.jsonl'} and {out / 'summary.json'}")
+        console.print(f"wrote {out / 'metrics.jsonl'}, {out / 'summary.json'} and {out / 'checkpoint.pt'}")
     return summary

@@ -1,0 +1,21 @@
+import os
+
+import pytest
+from hypothesis import HealthCheck, settings
+
+# Property tests: enough examples to find tie and edge-case bugs, no deadline (CPU CI is slow).
+settings.register_profile("default", max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+settings.register_profile("ci", max_examples=100, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+settings.load_profile("ci" if os.environ.get("CI") else "default")
+
+os.environ.setdefault("MASKFORGE_QUIET", "1")
+
+
+@pytest.fixture(autouse=True)
+def _fresh_plugins():
+    """Each test sees plugins loaded afresh (tests may install or block plugins)."""
+    from maskforge.plugin_manager import set_plugins
+
+    set_plugins(None)
+    yield
+    set_plugins(None)

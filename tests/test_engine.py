@@ -1,0 +1,138 @@
+"""DESIGN invariant 3 and the engine's contract: masked weights stay zero through every
+optimizer step; state dicts stay dense-compatible; broken updates name the culprit."""
+
+import copy
+
+import pytest
+import torch
+from hypothesis import given
+from hypothesis import strategies as st
+from torch import nn
+
+from maskforge import InvariantViolation, Mask, MaskMismatchError, SparseEngine, prune_and_grow
+from maskforge.growers import random_grower
+from maskforge.pruners import magnitude_pruner
+from maskforge.param_filter import ParamFilter
+from maskforge.registry import describe
+from maskforge.testing import ShapeModel, layer_models, random_mask, shape_maps
+from maskforge.testing.strategies import seeds
+from tests.test_update_invariants import OPTIMIZERS
+
+
+@given(shape_maps(), seeds, st.floats(0.05, 0.95), st.sampled_from(sorted(OPTIMIZERS)))
+def test_masked_weights_and_their_optimizer_state_stay_zero_after_every_step(shapes, seed, density, optimizer):
+    model = ShapeModel(shapes, seed)
+    mask = random_mask({n: p.shape for n, p in model.named_parameters()}, density, seed)
+    opt = OPTIMIZERS[optimizer](model.parameters())
+    engine = SparseEngine(model, mask, opt)
+    gen = torch.Generator().manual_seed(seed)
+    for step in range(1, 9):
+        opt.zero_grad()
+        model().backward()
+        if step % 3 == 0:
+            prune_and_grow(engine, magnitude_pruner(), random_grower(), 0.3, step=step, generator=gen)
+        opt.step()
+        for name, p in engine.params.items():
+            inactive = ~engine.mask[name]
+            assert torch.all(p.detach()[inactive] == 0), f"{optimizer}: masked weight revived at step {step}"
+            for key, value in opt.state[p].items():
+                if torch.is_tensor(value) and value.shape == p.shape:
+                    assert torch.all(value[inactive] == 0), f"{optimizer}: state {key} nonzero at inactive entries"
+
+
+@given(layer_models(), seeds, st.floats(0.05, 1.0))
+def test_a_sparse_models_state_dict_loads_into_a_plain_dense_model(model, seed, density):
+    names = ParamFilter().names(model)
+    params = dict(model.named_parameters())
+    mask = random_mask({n: params[n].shape for n in names}, density, seed)
+    opt = torch.optim.Adam(model.parameters(), lr=0.01)
+    SparseEngine(model, mask, opt)
+    first = model[0]
+    channels = first.in_channels if hasattr(first, "in_channels") else first.num_features
+    model(torch.randn(2, channels, 4, 4)).sum().backward()
+    opt.step()
+    assert not model._forward_hooks and not model._forward_pre_hooks
+    assert all(not m._forward_pre_hooks and not m._forward_hooks for m in model.modules())
+    dense = copy.deepcopy(model)
+    for module in dense.modules():
+        if hasattr(module, "reset_parameters"):
+            module.reset_parameters()
+    dense.load_state_dict(model.state_dict(), strict=True)
+    for n in names:
+        assert torch.equal(dict(dense.named_parameters())[n][~mask[n]], torch.zeros(int((~mask[n]).sum())))
+
+
+def test_engine_rejects_a_mask_for_another_model():
+    model = nn.Linear(3, 3)
+    with pytest.raises(MaskMismatchError, match="another model"):
+        SparseEngine(model, Mask.ones({"weight": (4, 3)}))
+
+
+def test_engine_rejects_an_optimizer_that_does_not_train_the_masked_parameters():
+    model = nn.Linear(3, 3)
+    other = nn.Linear(3, 3)
+    with pytest.raises(MaskMismatchError, match="does not train"):
+        SparseEngine(model, Mask.ones({"weight": (3, 3)}), torch.optim.SGD(other.parameters(), lr=0.1))
+
+
+class DropsInactive:
+    """A broken pruner: drops entries that are not active."""
+
+    def drop(self, ctx, count):
+        return ~ctx.mask
+
+
+class GrowsActive:
+    """A broken grower: 'grows' entries that are already active."""
+
+    def grow(self, ctx, kept, count):
+        return kept
+
+
+class GrowsTooMany:
+    """A broken grower: grows every inactive entry."""
+
+    def grow(self, ctx, kept, count):
+        return ~kept
+
+
+def _engine():
+    model = nn.Linear(8, 8, bias=False)
+    return SparseEngine(model, random_mask({"weight": (8, 8)}, 0.5, 0), torch.optim.Adam(model.parameters()))
+
+
+@pytest.mark.parametrize(
+    "pruner, grower, culprit, rule",
+    [
+        (DropsInactive(), random_grower(), "DropsInactive", "not active"),
+        (magnitude_pruner(), GrowsActive(), "GrowsActive", "still active"),
+        (magnitude_pruner(), GrowsTooMany(), "GrowsTooMany", "changed"),
+    ],
+)
+def test_an_invariant_breaking_component_is_named_in_the_error(pruner, grower, culprit, rule):
+    engine = _engine()
+    before = engine.mask.clone()
+    with pytest.raises(InvariantViolation, match=rf"{culprit}.*{rule}") as info:
+        prune_and_grow(engine, pruner, grower, 0.5, generator=torch.Generator().manual_seed(0))
+    assert culprit in info.value.component
+    assert engine.mask == before, "a rejected update must leave the mask untouched"
+
+
+def test_registry_built_components_are_named_by_plugin_in_errors():
+    from maskforge.plugin_manager import get_plugins
+
+    engine = _engine()
+    pruner = get_plugins().create("pruner", "magnitude")
+    with pytest.raises(InvariantViolation, match="GrowsActive"):
+        prune_and_grow(engine, pruner, GrowsActive(), 0.5)
+    with pytest.raises(InvariantViolation, match="pruner 'magnitude' from plugin 'core'|DropsInactive"):
+        prune_and_grow(engine, DropsInactive(), get_plugins().create("grower", "random"), 0.5)
+    assert describe(pruner) == "pruner 'magnitude' from plugin 'core'"
+
+
+def test_set_mask_allows_pruning_below_the_current_count():
+    engine = _engine()
+    smaller = engine.mask & random_mask({"weight": (8, 8)}, 0.5, 1)
+    stats = engine.set_mask(smaller, component="imp round")
+    assert engine.mask == smaller and stats.total_grown == 0
+    engine.verify()
