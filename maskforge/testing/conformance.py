@@ -18,7 +18,7 @@ import math
 from collections.abc import Callable, Mapping
 
 import torch
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, errors, given, settings
 from hypothesis import strategies as st
 
 from maskforge.allocation import Allocation
@@ -30,6 +30,18 @@ from maskforge.testing.strategies import make_context, seeds, shape_maps
 def _settings(max_examples: int):
     return settings(max_examples=max_examples, deadline=None, database=None,
                     suppress_health_check=list(HealthCheck))
+
+
+def _run(check) -> None:
+    """Run a hypothesis-driven check; a flaky failure (the component itself is random) is
+    reported as the AssertionError it raised, not as hypothesis's internal error."""
+    try:
+        check()
+    except errors.Flaky as err:
+        found = [e for e in getattr(err, "exceptions", []) if isinstance(e, AssertionError)]
+        if found:
+            raise AssertionError(str(found[0])) from err
+        raise
 
 
 def _assert_mask_like(result: object, reference: Mask, who: str) -> Mask:
@@ -73,7 +85,7 @@ def check_score(score: Score, *, max_examples: int = 30) -> None:
             assert torch.equal(p.detach(), before[n]), f"score modified parameter {n!r}"
         assert ctx.mask == mask_before, "score modified the mask"
 
-    run()
+    _run(run)
 
 
 def check_pruner(pruner: Pruner, *, max_examples: int = 40) -> None:
@@ -90,7 +102,7 @@ def check_pruner(pruner: Pruner, *, max_examples: int = 40) -> None:
         again = pruner.drop(make_context(shapes, seed=seed, density=density), count)
         assert again == drop, "pruner is not deterministic for the same inputs and generator seed"
 
-    run()
+    _run(run)
 
 
 def check_grower(grower: Grower, *, max_examples: int = 40) -> None:
@@ -109,7 +121,7 @@ def check_grower(grower: Grower, *, max_examples: int = 40) -> None:
         ctx2 = make_context(shapes, seed=seed, density=density)
         assert grower.grow(ctx2, ctx2.mask, count) == grow, "grower is not deterministic for the same inputs and generator seed"
 
-    run()
+    _run(run)
 
 
 def check_allocator(allocator: Callable[..., Allocation], *, max_examples: int = 60, pooled: bool | None = None) -> None:
@@ -135,4 +147,4 @@ def check_allocator(allocator: Callable[..., Allocation], *, max_examples: int =
             f"(allowed: within one per layer)"
         )
 
-    run()
+    _run(run)
