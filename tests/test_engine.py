@@ -11,8 +11,8 @@ from torch import nn
 
 from maskforge import InvariantViolation, Mask, MaskMismatchError, SparseEngine, prune_and_grow
 from maskforge.growers import random_grower
-from maskforge.pruners import magnitude_pruner
 from maskforge.param_filter import ParamFilter
+from maskforge.pruners import magnitude_pruner
 from maskforge.registry import describe
 from maskforge.testing import ShapeModel, layer_models, random_mask, shape_maps
 from maskforge.testing.strategies import seeds

@@ -8,7 +8,13 @@ from pathlib import Path
 import pytest
 import torch
 
-from maskforge import DuplicateComponentError, InvariantViolation, SparseEngine, UnknownComponentError, prune_and_grow
+from maskforge import (
+    DuplicateComponentError,
+    InvariantViolation,
+    SparseEngine,
+    UnknownComponentError,
+    prune_and_grow,
+)
 from maskforge.errors import PluginLoadError, PluginLoadWarning
 from maskforge.hookspecs import hookimpl
 from maskforge.plugin_manager import load_plugins

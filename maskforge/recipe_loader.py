@@ -1,0 +1,59 @@
+"""Recipes: Python files that define a module-level ``recipe``; and how a strategy is named in one.
+
+A recipe file builds nothing heavy at import — it only declares frozen attrs objects::
+
+    from maskforge.recipe_loader import SparsitySpec
+    recipe = SparsitySpec("stu_gan", {"density": 0.1, "grower": "gradient", "update_every": 500})
+
+:func:`load_recipe` executes the file in a fresh module namespace and returns its ``recipe``.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import sys
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+import attrs
+
+from maskforge.errors import MaskforgeError
+from maskforge.plugin_manager import Plugins, get_plugins
+
+
+class RecipeError(MaskforgeError):
+    """A recipe file is missing, does not import, or defines no ``recipe``."""
+
+
+@attrs.frozen
+class SparsitySpec:
+    """One network's sparsity in a recipe: a registered strategy name and its options."""
+
+    strategy: str = "static"
+    options: Mapping[str, Any] = attrs.field(factory=dict, converter=dict)
+
+    def build(self, plugins: Plugins | None = None):
+        """The strategy object, built through the registry (``UnknownComponentError`` if unknown)."""
+        return (plugins or get_plugins()).create("strategy", self.strategy, **self.options)
+
+
+def load_recipe(path: Path | str) -> Any:
+    """Import the recipe file at ``path`` and return its module-level ``recipe``."""
+    path = Path(path)
+    if not path.is_file():
+        raise RecipeError(f"recipe file {path} does not exist; pass the path of a .py file defining `recipe`")
+    name = f"maskforge_recipe_{abs(hash(str(path.resolve())))}"
+    spec = importlib.util.spec_from_file_location(name, path)
+    module = importlib.util.module_from_spec(spec)
+    try:
+        spec.loader.exec_module(module)
+    except SyntaxError as err:
+        raise RecipeError(f"recipe {path} has a syntax error at line {err.lineno}: {err.msg}") from None
+    except Exception as err:
+        raise RecipeError(f"recipe {path} failed to import: {type(err).__name__}: {err}") from err
+    finally:
+        sys.modules.pop(name, None)
+    if not hasattr(module, "recipe"):
+        raise RecipeError(f"recipe {path} defines no module-level `recipe`; add `recipe = ...` at the end of the file")
+    return module.recipe
