@@ -1,5 +1,7 @@
 """The ``maskforge`` command line.
 
+    maskforge run RECIPE [--set a.b=v]... [--device D] [--out DIR] [--resume]
+                                           train a recipe (e.g. recipes/stu_digits.py)
     maskforge plugins                      list plugins, versions, hooks and registered names
     maskforge quickstart [--out DIR]       train a dynamic-sparse classifier on the bundled digits
 
@@ -47,6 +49,14 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--debug", action="store_true", help="show tracebacks instead of one-line errors")
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
+    run = sub.add_parser("run", help="train a recipe: maskforge run recipes/stu_digits.py")
+    run.add_argument("recipe", type=Path, help="a Python file defining a module-level `recipe`")
+    run.add_argument("--set", dest="overrides", action="append", default=[], metavar="PATH=VALUE",
+                     help="override a recipe field, type-checked (repeatable), e.g. --set train.steps=100")
+    run.add_argument("--device", default=None, help="auto, cpu, cuda, cuda:N or mps (default: the recipe's train.device)")
+    run.add_argument("--out", type=Path, default=None, help="run directory (default: runs/<recipe name>)")
+    run.add_argument("--resume", action="store_true", help="continue the run in --out from its newest checkpoint")
+
     sub.add_parser("plugins", help="list plugins, their versions, hooks and registered names")
 
     quick = sub.add_parser("quickstart", help="train a dynamic-sparse classifier on the bundled digits")
@@ -84,7 +94,14 @@ def main(argv: list[str] | None = None) -> int:
     try:
         plugins = load_plugins(strict=True if args.strict_plugins else None, block=args.block_plugin)
         set_plugins(plugins)
-        if args.command == "plugins":
+        if args.command == "run":
+            from maskforge.overrides import apply_overrides
+            from maskforge.recipe_loader import load_recipe
+            from maskforge.runs import run_recipe
+
+            recipe = apply_overrides(load_recipe(args.recipe), args.overrides)
+            run_recipe(recipe, out_dir=args.out, device=args.device, resume=args.resume, plugins=plugins, console=console)
+        elif args.command == "plugins":
             console.print(plugins_table(plugins))
         elif args.command == "quickstart":
             from maskforge.quickstart import QuickstartConfig, run_quickstart
@@ -95,7 +112,8 @@ def main(argv: list[str] | None = None) -> int:
     except (MaskforgeError, ValueError, TypeError, OSError, RuntimeError) as err:
         if args.debug:
             raise
-        err_console.print(f"maskforge: error: {err}", markup=False)
+        message = " ".join(str(err).split())  # exactly one line, however the error was worded
+        err_console.print(f"maskforge: error: {message}", markup=False, soft_wrap=True)
         return 2
     except KeyboardInterrupt:
         err_console.print("maskforge: interrupted")

@@ -1,9 +1,10 @@
-"""Recipes: Python files that define a module-level ``recipe``; and how a strategy is named in one.
+"""Loading recipe files: Python files that define a module-level ``recipe``.
 
-A recipe file builds nothing heavy at import — it only declares frozen attrs objects::
+A recipe file builds nothing heavy at import — it only declares frozen attrs objects from
+:mod:`maskforge.recipe`::
 
-    from maskforge.recipe_loader import SparsitySpec
-    recipe = SparsitySpec("stu_gan", {"density": 0.1, "grower": "gradient", "update_every": 500})
+    from maskforge.recipe import GANRecipe, SparsitySpec
+    recipe = GANRecipe("mine", g_sparsity=SparsitySpec("stu_gan", {"density": 0.1}))
 
 :func:`load_recipe` executes the file in a fresh module namespace and returns its ``recipe``.
 """
@@ -12,30 +13,17 @@ from __future__ import annotations
 
 import importlib.util
 import sys
-from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-import attrs
-
 from maskforge.errors import MaskforgeError
-from maskforge.plugin_manager import Plugins, get_plugins
+from maskforge.recipe import SparsitySpec
+
+__all__ = ["RecipeError", "SparsitySpec", "load_recipe"]
 
 
 class RecipeError(MaskforgeError):
     """A recipe file is missing, does not import, or defines no ``recipe``."""
-
-
-@attrs.frozen
-class SparsitySpec:
-    """One network's sparsity in a recipe: a registered strategy name and its options."""
-
-    strategy: str = "static"
-    options: Mapping[str, Any] = attrs.field(factory=dict, converter=dict)
-
-    def build(self, plugins: Plugins | None = None):
-        """The strategy object, built through the registry (``UnknownComponentError`` if unknown)."""
-        return (plugins or get_plugins()).create("strategy", self.strategy, **self.options)
 
 
 def load_recipe(path: Path | str) -> Any:

@@ -61,6 +61,8 @@ class MaskedStrategy:
         exclude: glob patterns of parameter names kept dense.
         init_score: how initial entries are chosen: ``random`` (from scratch) or
             ``magnitude`` (prune a trained model).
+        train_weights: False freezes every weight (evaluate a fixed subnetwork, e.g. the SLT
+            paper's random-pruning baseline).
     """
 
     density: float = attrs.field(default=1.0, validator=_density)
@@ -72,6 +74,7 @@ class MaskedStrategy:
     include: tuple[str, ...] = attrs.field(default=(), converter=tuple)
     exclude: tuple[str, ...] = attrs.field(default=(), converter=tuple)
     init_score: str = "random"
+    train_weights: bool = True
 
     rounds: int = attrs.field(default=1, init=False)
     model: nn.Module | None = attrs.field(default=None, init=False, repr=False)
@@ -81,6 +84,7 @@ class MaskedStrategy:
     total_steps: int = attrs.field(default=0, init=False)
     plugins: Plugins | None = attrs.field(default=None, init=False, repr=False)
     _initial_mask: Mask | None = attrs.field(default=None, init=False, repr=False)
+    _pending_ever_active: Mask | None = attrs.field(default=None, init=False, repr=False)
 
     # -- lifecycle ------------------------------------------------------------------------------
 
@@ -102,6 +106,8 @@ class MaskedStrategy:
         self._set_context(model, network=network, generator=generator, total_steps=total_steps, plugins=plugins)
         self._initial_mask = self.build_mask(model)
         self._initial_mask.apply_(model)
+        if not self.train_weights:
+            model.requires_grad_(False)
 
     def _set_context(self, model, *, network="model", generator=None, total_steps=0, plugins=None) -> None:
         self.model, self.network, self.total_steps = model, network, int(total_steps)
@@ -129,7 +135,11 @@ class MaskedStrategy:
 
     def bind(self, optimizer: torch.optim.Optimizer | None) -> None:
         """Bind the mask to the optimizer (engine hooks on ``optimizer.step()``)."""
+        optimizer = optimizer if self.train_weights else None  # frozen weights: nothing to hook
         self.engine = SparseEngine(self._require_model(), self.current_mask(), optimizer, network=self.network)
+        if self._pending_ever_active is not None:  # restored from a checkpoint before binding
+            self.engine.ever_active = self._pending_ever_active.to(next(iter(self.engine.mask.values())).device) | self.engine.mask
+            self._pending_ever_active = None
 
     def before_step(self, step: int) -> MaskUpdateStats | None:
         """After backward, before ``optimizer.step()`` of this network's step ``step``."""
@@ -173,6 +183,8 @@ class MaskedStrategy:
         if self.engine is None:
             self._initial_mask = mask
             mask.apply_(self._require_model())
+            if "ever_active" in state:
+                self._pending_ever_active = Mask.from_state_dict(state["ever_active"])
             return
         self.engine.set_mask(mask, component=f"{type(self).__name__}.load_state_dict", zero_grown=False)
         if "ever_active" in state:

@@ -1,0 +1,198 @@
+"""BigGAN for CIFAR-10, laid out as in ajbrock/BigGAN-PyTorch's ``launch_cifar_ema.sh``.
+
+That configuration has ``G_ch = D_ch = 64``, no attention, no shared class embedding and no
+hierarchical z, and initialises every conv / linear / embedding weight with N(0, 0.02)
+("N02"); so do these models (biases start at zero). Spectral norm is on every conv and linear
+of both networks and on D's projection embedding, as in the reference; G's class-conditional
+batch-norm embeddings are not normalised. At ``width=1`` the parameter counts are
+G 4,304,387 and D 4,207,361 (the published ~4.3M / ~4.2M).
+
+Other resolutions keep the CIFAR layout: G adds one block per doubling from 4x4; D
+downsamples in its first blocks until the map is 8x8 (adding blocks beyond four if needed).
+"""
+
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from maskforge.models.common import (
+    Init,
+    check_n_classes,
+    check_resolution,
+    check_width,
+    conv,
+    embedding,
+    labels_for,
+    linear,
+    normal_002,
+    num_doublings,
+    scaled,
+)
+from maskforge.models.conditional_bn import MaybeConditionalBatchNorm2d
+
+
+class GBlock(nn.Module):
+    """BigGAN generator block: doubles the resolution.
+
+    Residual path: CBN -> ReLU -> nearest x2 -> SN conv3x3 -> CBN -> ReLU -> SN conv3x3.
+    Shortcut: nearest x2 -> SN conv1x1.
+    Shapes: ``x`` (B, in_ch, H, W), ``y`` (B,) or None -> (B, out_ch, 2H, 2W).
+    """
+
+    def __init__(self, in_ch: int, out_ch: int, n_classes: int, *, init: Init = normal_002) -> None:
+        super().__init__()
+        self.bn1 = MaybeConditionalBatchNorm2d(in_ch, n_classes, init=init)
+        self.conv1 = conv(in_ch, out_ch, 3, init=init, sn=True)
+        self.bn2 = MaybeConditionalBatchNorm2d(out_ch, n_classes, init=init)
+        self.conv2 = conv(out_ch, out_ch, 3, init=init, sn=True)
+        # Always learnable: every block upsamples, so the identity would not fit anyway.
+        self.conv_sc = conv(in_ch, out_ch, 1, init=init, sn=True)
+
+    def forward(self, x: torch.Tensor, y: torch.Tensor | None = None) -> torch.Tensor:
+        h = F.interpolate(F.relu(self.bn1(x, y)), scale_factor=2, mode="nearest")
+        h = self.conv2(F.relu(self.bn2(self.conv1(h), y)))
+        return h + self.conv_sc(F.interpolate(x, scale_factor=2, mode="nearest"))
+
+
+class DBlock(nn.Module):
+    """BigGAN discriminator block.
+
+    Residual path: [ReLU] -> SN conv3x3 -> ReLU -> SN conv3x3 -> [avg-pool 2].
+    Shortcut: SN conv1x1 (only when channels change or the block downsamples), placed before
+    the pooling in pre-activated blocks and after it in the first block, as in BigGAN.
+    Shapes: (B, in_ch, H, W) -> (B, out_ch, H/2, W/2) if ``downsample`` else (B, out_ch, H, W).
+    """
+
+    def __init__(
+        self,
+        in_ch: int,
+        out_ch: int,
+        *,
+        preactivation: bool,
+        downsample: bool,
+        init: Init = normal_002,
+    ) -> None:
+        super().__init__()
+        self.preactivation = preactivation
+        self.downsample = downsample
+        self.conv1 = conv(in_ch, out_ch, 3, init=init, sn=True)
+        self.conv2 = conv(out_ch, out_ch, 3, init=init, sn=True)
+        self.conv_sc = (
+            conv(in_ch, out_ch, 1, init=init, sn=True) if (in_ch != out_ch or downsample) else None
+        )
+
+    def _pool(self, x: torch.Tensor) -> torch.Tensor:
+        return F.avg_pool2d(x, 2) if self.downsample else x
+
+    def _shortcut(self, x: torch.Tensor) -> torch.Tensor:
+        if self.conv_sc is None:
+            return x
+        if self.preactivation:
+            return self._pool(self.conv_sc(x))
+        return self.conv_sc(self._pool(x))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        h = F.relu(x) if self.preactivation else x
+        h = self._pool(self.conv2(F.relu(self.conv1(h))))
+        return h + self._shortcut(x)
+
+
+class BigGANGenerator(nn.Module):
+    """BigGAN generator (CIFAR-10 layout); class-conditional unless ``n_classes == 0``.
+
+    SN linear ``dim_z -> 4*4*(4ch)``, one :class:`GBlock` (4ch -> 4ch) per doubling, then
+    BatchNorm2d -> ReLU -> SN conv3x3 -> tanh, with ``ch = round(64 * width)``.
+    Init: N(0, 0.02) weights, zero biases.
+
+    Shapes: ``z`` (B, dim_z), ``y`` (B,) int64 labels (ignored when unconditional)
+    -> images (B, channels, resolution, resolution) in [-1, 1].
+    """
+
+    def __init__(
+        self,
+        resolution: int = 32,
+        width: float = 1.0,
+        dim_z: int = 128,
+        n_classes: int = 10,
+        channels: int = 3,
+    ) -> None:
+        super().__init__()
+        name = type(self).__name__
+        self.resolution = check_resolution(resolution, name)
+        self.width = check_width(width, name)
+        self.n_classes = check_n_classes(n_classes, name)
+        self.dim_z = dim_z
+        self.channels = channels
+        ch = 4 * scaled(64, width)
+        self.base_channels = ch
+        init = normal_002
+        self.linear = linear(dim_z, 4 * 4 * ch, init=init, sn=True)
+        self.blocks = nn.ModuleList(
+            GBlock(ch, ch, n_classes, init=init) for _ in range(num_doublings(resolution))
+        )
+        self.out_bn = nn.BatchNorm2d(ch)
+        self.out_conv = conv(ch, channels, 3, init=init, sn=True)
+
+    def forward(self, z: torch.Tensor, y: torch.Tensor | None = None) -> torch.Tensor:
+        if self.n_classes:
+            y = labels_for(y, z.shape[0], self.n_classes, type(self).__name__)
+        else:
+            y = None  # unconditional: labels, if any, are ignored
+        h = self.linear(z).view(z.shape[0], self.base_channels, 4, 4)
+        for block in self.blocks:
+            h = block(h, y)
+        return torch.tanh(self.out_conv(F.relu(self.out_bn(h))))
+
+
+class BigGANDiscriminator(nn.Module):
+    """BigGAN discriminator (CIFAR-10 layout) with a projection head when conditional.
+
+    :class:`DBlock` s ``channels -> 4ch -> 4ch -> 4ch -> 4ch`` (``ch = round(64 * width)``),
+    downsampling in the first blocks until the map is 8x8 (two of them at 32x32), the first
+    block not pre-activated; then ReLU, sum over space, SN linear ``4ch -> 1``, plus
+    ``sum(embed(y) * h)`` with an SN ``Embedding(n_classes, 4ch)`` when ``n_classes > 0``.
+    Init: N(0, 0.02) weights, zero biases.
+
+    Shapes: ``x`` (B, channels, resolution, resolution), ``y`` (B,) int64 (ignored when
+    unconditional) -> logits (B,).
+    """
+
+    def __init__(
+        self, resolution: int = 32, width: float = 1.0, n_classes: int = 10, channels: int = 3
+    ) -> None:
+        super().__init__()
+        name = type(self).__name__
+        self.resolution = check_resolution(resolution, name)
+        self.width = check_width(width, name)
+        self.n_classes = check_n_classes(n_classes, name)
+        self.channels = channels
+        ch = 4 * scaled(64, width)
+        init = normal_002
+        # Stop pooling at 8x8 (CIFAR: 32 -> 16 -> 8), as the reference does.
+        n_down = max(0, num_doublings(resolution) - 1)
+        n_blocks = max(4, n_down)
+        self.blocks = nn.ModuleList(
+            DBlock(
+                channels if i == 0 else ch,
+                ch,
+                preactivation=i > 0,
+                downsample=i < n_down,
+                init=init,
+            )
+            for i in range(n_blocks)
+        )
+        self.linear = linear(ch, 1, init=init, sn=True)
+        self.embed = embedding(n_classes, ch, init=init, sn=True) if n_classes else None
+
+    def forward(self, x: torch.Tensor, y: torch.Tensor | None = None) -> torch.Tensor:
+        h = x
+        for block in self.blocks:
+            h = block(h)
+        h = F.relu(h).sum(dim=(2, 3))  # (B, 4ch)
+        out = self.linear(h).squeeze(1)
+        if self.embed is not None:
+            y = labels_for(y, x.shape[0], self.n_classes, type(self).__name__)
+            out = out + (self.embed(y) * h).sum(dim=1)
+        return out

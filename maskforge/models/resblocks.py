@@ -1,0 +1,32 @@
+"""The plain (unconditional, BatchNorm) residual up-block shared by SNGAN and GFMN generators."""
+
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from maskforge.models.common import Init, conv
+
+
+class UpBlock(nn.Module):
+    """Residual generator block that doubles the resolution (no spectral norm).
+
+    Residual path: BN -> ReLU -> nearest x2 -> conv3x3 -> BN -> ReLU -> conv3x3.
+    Shortcut: nearest x2 -> conv1x1.
+    Shapes: (B, in_ch, H, W) -> (B, out_ch, 2H, 2W).
+    """
+
+    def __init__(self, in_ch: int, out_ch: int, *, init: Init) -> None:
+        super().__init__()
+        self.bn1 = nn.BatchNorm2d(in_ch)
+        self.conv1 = conv(in_ch, out_ch, 3, init=init, sn=False)
+        self.bn2 = nn.BatchNorm2d(out_ch)
+        self.conv2 = conv(out_ch, out_ch, 3, init=init, sn=False)
+        # Learnable because the block upsamples (the SNGAN rule: in != out or upsample).
+        self.conv_sc = conv(in_ch, out_ch, 1, init=init, sn=False)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        h = F.interpolate(F.relu(self.bn1(x)), scale_factor=2, mode="nearest")
+        h = self.conv2(F.relu(self.bn2(self.conv1(h))))
+        return h + self.conv_sc(F.interpolate(x, scale_factor=2, mode="nearest"))

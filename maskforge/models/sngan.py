@@ -1,0 +1,153 @@
+"""SNGAN for CIFAR-10 with the GAN-LTH settings (AutoGAN's ``sngan_cifar10`` models).
+
+Generator: ``gf_dim = 256``, latent 128, three residual up-blocks, batch norm, *no* spectral
+norm. Discriminator: ``df_dim = 128``, an optimised first block, spectral norm on every conv
+and linear, and a bias-free output linear (as in the reference). Both are unconditional.
+Weights are initialised Xavier-uniform (GAN-LTH's ``--init_type xavier_uniform``), biases zero.
+At ``width=1`` the parameter counts are G 4,276,739 and D 1,053,824 (~4.28M / ~1.05M).
+
+Other resolutions: G adds one up-block per doubling from 4x4; D downsamples in its first
+blocks until the map is 8x8 (adding blocks beyond four if needed).
+"""
+
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from maskforge.models.common import (
+    Init,
+    check_resolution,
+    check_width,
+    conv,
+    linear,
+    num_doublings,
+    scaled,
+    xavier_uniform,
+)
+from maskforge.models.resblocks import UpBlock
+
+
+class OptimizedDisBlock(nn.Module):
+    """SNGAN's first discriminator block: no pre-activation, pooled shortcut before its conv.
+
+    Residual path: SN conv3x3 -> ReLU -> SN conv3x3 -> [avg-pool 2].
+    Shortcut: [avg-pool 2] -> SN conv1x1.
+    Shapes: (B, in_ch, H, W) -> (B, out_ch, H/2, W/2) if ``downsample`` else (B, out_ch, H, W).
+    """
+
+    def __init__(
+        self, in_ch: int, out_ch: int, *, downsample: bool = True, init: Init = xavier_uniform
+    ) -> None:
+        super().__init__()
+        self.downsample = downsample
+        self.conv1 = conv(in_ch, out_ch, 3, init=init, sn=True)
+        self.conv2 = conv(out_ch, out_ch, 3, init=init, sn=True)
+        self.conv_sc = conv(in_ch, out_ch, 1, init=init, sn=True)
+
+    def _pool(self, x: torch.Tensor) -> torch.Tensor:
+        return F.avg_pool2d(x, 2) if self.downsample else x
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        h = self._pool(self.conv2(F.relu(self.conv1(x))))
+        return h + self.conv_sc(self._pool(x))
+
+
+class DisBlock(nn.Module):
+    """SNGAN pre-activated discriminator block.
+
+    Residual path: ReLU -> SN conv3x3 -> ReLU -> SN conv3x3 -> [avg-pool 2].
+    Shortcut: SN conv1x1 -> [avg-pool 2] when channels change or the block downsamples,
+    identity otherwise.
+    Shapes: (B, in_ch, H, W) -> (B, out_ch, H/2, W/2) if ``downsample`` else (B, out_ch, H, W).
+    """
+
+    def __init__(
+        self, in_ch: int, out_ch: int, *, downsample: bool = False, init: Init = xavier_uniform
+    ) -> None:
+        super().__init__()
+        self.downsample = downsample
+        self.conv1 = conv(in_ch, out_ch, 3, init=init, sn=True)
+        self.conv2 = conv(out_ch, out_ch, 3, init=init, sn=True)
+        self.conv_sc = (
+            conv(in_ch, out_ch, 1, init=init, sn=True) if (in_ch != out_ch or downsample) else None
+        )
+
+    def _pool(self, x: torch.Tensor) -> torch.Tensor:
+        return F.avg_pool2d(x, 2) if self.downsample else x
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        h = self._pool(self.conv2(F.relu(self.conv1(F.relu(x)))))
+        shortcut = x if self.conv_sc is None else self._pool(self.conv_sc(x))
+        return h + shortcut
+
+
+class SNGANGenerator(nn.Module):
+    """SNGAN generator (GAN-LTH CIFAR-10 settings), unconditional, no spectral norm.
+
+    Linear ``dim_z -> 4*4*gf`` (``gf = round(256 * width)``), one residual up-block
+    (gf -> gf) per doubling, then BN -> ReLU -> conv3x3 -> tanh.
+    Init: Xavier-uniform weights, zero biases.
+
+    Shapes: ``z`` (B, dim_z), ``y`` ignored -> images (B, channels, resolution, resolution)
+    in [-1, 1].
+    """
+
+    def __init__(
+        self, resolution: int = 32, width: float = 1.0, dim_z: int = 128, channels: int = 3
+    ) -> None:
+        super().__init__()
+        name = type(self).__name__
+        self.resolution = check_resolution(resolution, name)
+        self.width = check_width(width, name)
+        self.n_classes = 0
+        self.dim_z = dim_z
+        self.channels = channels
+        gf = scaled(256, width)
+        self.base_channels = gf
+        init = xavier_uniform
+        self.linear = linear(dim_z, 4 * 4 * gf, init=init, sn=False)
+        self.blocks = nn.Sequential(
+            *(UpBlock(gf, gf, init=init) for _ in range(num_doublings(resolution)))
+        )
+        self.out_bn = nn.BatchNorm2d(gf)
+        self.out_conv = conv(gf, channels, 3, init=init, sn=False)
+
+    def forward(self, z: torch.Tensor, y: torch.Tensor | None = None) -> torch.Tensor:
+        h = self.blocks(self.linear(z).view(z.shape[0], self.base_channels, 4, 4))
+        return torch.tanh(self.out_conv(F.relu(self.out_bn(h))))
+
+
+class SNGANDiscriminator(nn.Module):
+    """SNGAN discriminator (GAN-LTH CIFAR-10 settings), unconditional, spectral norm throughout.
+
+    :class:`OptimizedDisBlock` (channels -> df, ``df = round(128 * width)``), then
+    :class:`DisBlock` s df -> df, downsampling in the first blocks until the map is 8x8
+    (at 32x32: the first two); then ReLU, sum over space, SN linear ``df -> 1`` (no bias).
+    Init: Xavier-uniform weights, zero biases.
+
+    Shapes: ``x`` (B, channels, resolution, resolution), ``y`` ignored -> logits (B,).
+    """
+
+    def __init__(self, resolution: int = 32, width: float = 1.0, channels: int = 3) -> None:
+        super().__init__()
+        name = type(self).__name__
+        self.resolution = check_resolution(resolution, name)
+        self.width = check_width(width, name)
+        self.n_classes = 0
+        self.channels = channels
+        df = scaled(128, width)
+        init = xavier_uniform
+        n_down = max(0, num_doublings(resolution) - 1)  # stop pooling at 8x8
+        n_blocks = max(4, n_down)
+        blocks: list[nn.Module] = [
+            OptimizedDisBlock(channels, df, downsample=n_down > 0, init=init)
+        ]
+        blocks += [DisBlock(df, df, downsample=i < n_down, init=init) for i in range(1, n_blocks)]
+        self.blocks = nn.Sequential(*blocks)
+        self.linear = linear(df, 1, init=init, sn=True, bias=False)
+
+    def forward(self, x: torch.Tensor, y: torch.Tensor | None = None) -> torch.Tensor:
+        h = F.relu(self.blocks(x)).sum(dim=(2, 3))  # (B, df)
+        return self.linear(h).squeeze(1)

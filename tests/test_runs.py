@@ -1,0 +1,139 @@
+"""`maskforge run`: every recipe runs a few steps on CPU with shrinking overrides; bad input is one line."""
+
+import json
+from pathlib import Path
+
+import pytest
+import torch
+
+from maskforge.checkpoint import load
+from maskforge.cli import main
+
+RECIPES = Path(__file__).parents[1] / "recipes"
+
+TINY_OUTPUT = ["output.log_every=1", "output.sample_every=2", "output.checkpoint_every=2", "output.n_samples=4"]
+TINY_TRAIN = ["train.steps=3", "train.batch_size=4", "train.d_batch_size=4", "train.d_steps=2", "train.device=cpu"]
+
+
+def shrink(*, resolution, channels, width=0.0625, extra=()):
+    sets = ["data.name=digits", f"data.resolution={resolution}", f"data.channels={channels}",
+            f"generator.options.width={width}", *TINY_TRAIN, *TINY_OUTPUT, *extra]
+    return sets
+
+
+SHRINK = {
+    "stu_digits.py": [*TINY_TRAIN, *TINY_OUTPUT, "generator.options.width=0.25", "discriminator.options.width=0.25",
+                      "g_sparsity.options.update_every=1"],
+    "stu_biggan.py": shrink(resolution=16, channels=3, extra=["discriminator.options.width=0.0625", "g_sparsity.options.update_every=1"]),
+    "static_biggan.py": shrink(resolution=16, channels=3, extra=["discriminator.options.width=0.0625"]),
+    "stu_sngan.py": shrink(resolution=16, channels=3, extra=["discriminator.options.width=0.0625", "g_sparsity.options.update_every=2"]),
+    "imp_sngan.py": shrink(resolution=16, channels=3, extra=["discriminator.options.width=0.0625",
+                                                             "g_sparsity.options.pruning_rounds=2", "d_sparsity.options.pruning_rounds=2"]),
+    "ep_gfmn.py": shrink(resolution=16, channels=3, width=0.03125, extra=["loss.weights=random", "loss.n_relu=4"]),
+    "random_gfmn.py": shrink(resolution=16, channels=3, width=0.03125, extra=["loss.weights=random", "loss.n_relu=4"]),
+}
+
+
+def run(recipe, out, sets, capsys=None):
+    argv = ["run", str(RECIPES / recipe), "--out", str(out)]
+    for s in sets:
+        argv += ["--set", s]
+    return main(argv)
+
+
+def test_every_recipe_has_a_shrunk_test():
+    assert {p.name for p in RECIPES.glob("*.py")} == set(SHRINK) | {"pf_biggan.py"}
+
+
+@pytest.mark.parametrize("recipe", sorted(SHRINK))
+def test_recipe_runs_a_few_steps_on_cpu_and_writes_its_outputs(recipe, tmp_path):
+    out = tmp_path / "run"
+    assert run(recipe, out, SHRINK[recipe]) == 0
+    resolved = json.loads((out / "recipe.json").read_text())
+    assert resolved["train"]["steps"] == 3
+    records = [json.loads(line) for line in (out / "metrics.jsonl").read_text().splitlines()]
+    steps = [r for r in records if r["event"] == "step"]
+    rounds = 3 if recipe == "imp_sngan.py" else 1
+    assert steps[-1]["step"] == 3 * rounds
+    assert (out / "samples" / "final.png").is_file() and (out / "samples" / "step_00000002.png").is_file()
+    summary = json.loads((out / "summary.json").read_text())
+    assert summary["steps"] == 3 * rounds
+    checkpoint = load(sorted((out / "checkpoints").glob("*.pt"))[-1])
+    assert checkpoint["progress"]["step"] == 3 * rounds and "G" in checkpoint and "g_strategy" in checkpoint
+
+
+def test_imp_recipe_prunes_g_each_round(tmp_path):
+    out = tmp_path / "imp"
+    assert run("imp_sngan.py", out, SHRINK["imp_sngan.py"]) == 0
+    summary = json.loads((out / "summary.json").read_text())
+    assert summary["g_density"] == pytest.approx(0.8**2, abs=0.01)
+    assert summary["d_density"] == 1.0
+
+
+def test_pf_recipe_prunes_a_trained_checkpoint_by_global_magnitude(tmp_path):
+    dense = tmp_path / "dense"
+    base = shrink(resolution=16, channels=3, extra=["discriminator.options.width=0.0625"])
+    assert run("static_biggan.py", dense, base + ["g_sparsity.options.density=1.0", "d_sparsity.options.density=1.0"]) == 0
+    ckpt = sorted((dense / "checkpoints").glob("*.pt"))[-1]
+    out = tmp_path / "pf"
+    assert run("pf_biggan.py", out, base + [f"pretrained_g={ckpt}", f"pretrained_d={ckpt}"]) == 0
+    assert json.loads((out / "summary.json").read_text())["g_density"] == pytest.approx(0.1, abs=0.01)
+
+
+def test_resume_continues_from_the_newest_checkpoint(tmp_path):
+    out = tmp_path / "r"
+    sets = SHRINK["stu_digits.py"]
+    assert run("stu_digits.py", out, sets) == 0
+    assert run("stu_digits.py", out, [*sets, "train.steps=5"]) == 2  # exists: refuse without --resume
+    argv = ["run", str(RECIPES / "stu_digits.py"), "--out", str(out), "--resume"]
+    for s in [*sets, "train.steps=5"]:
+        argv += ["--set", s]
+    assert main(argv) == 0
+    summary = json.loads((out / "summary.json").read_text())
+    assert summary["steps"] == 5
+
+
+@pytest.mark.parametrize("sets, message", [
+    (["train.stesp=3"], "did you mean 'steps'"),
+    (["train.steps=three"], "expected an integer"),
+    (["g_sparsity.options.density=1.5"], "density must be in (0, 1]"),
+    (["d_sparsity.options.density=0"], "density must be in (0, 1]"),
+    (["g_sparsity.options.drop_fraction=1.0"], "drop_fraction must be in [0, 1)"),
+    (["g_sparsity.strategy=stu-gan"], "did you mean 'stu_gan'"),
+    (["train.device=tpu"], "unknown device 'tpu'"),
+    (["data.name=cifar10", "data.root=/nonexistent/cifar"], "CIFAR-10 not found in /nonexistent/cifar"),
+])
+def test_bad_overrides_give_one_line_and_status_2(sets, message, tmp_path, capsys):
+    out = tmp_path / "bad"
+    assert run("stu_digits.py", out, sets) == 2
+    err = capsys.readouterr().err.strip()
+    assert message in err and len(err.splitlines()) == 1, err
+    assert not out.exists(), "a rejected run must not create its run directory"
+
+
+def test_stu_biggan_without_cifar_says_where_it_looked_and_how_to_point_at_it(tmp_path, capsys, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    assert main(["run", str(RECIPES / "stu_biggan.py")]) == 2
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1
+    assert "CIFAR-10 not found in data/cifar10/cifar-10-batches-py" in err and "--set data.root=DIR" in err
+
+
+def test_missing_vgg_weights_name_the_file(tmp_path, capsys, monkeypatch):
+    monkeypatch.setenv("TORCH_HOME", str(tmp_path / "torch"))
+    monkeypatch.delenv("MASKFORGE_WEIGHTS_DIR", raising=False)
+    sets = [s for s in SHRINK["ep_gfmn.py"] if not s.startswith("loss.weights")]
+    assert run("ep_gfmn.py", tmp_path / "ep", sets) == 2
+    assert "vgg19-dcbb9e9d.pth not found" in capsys.readouterr().err
+
+
+def test_edge_popup_run_leaves_generator_weights_untouched(tmp_path):
+    out = tmp_path / "ep"
+    assert run("ep_gfmn.py", out, SHRINK["ep_gfmn.py"]) == 0
+    first = load(out / "checkpoints" / "checkpoint_00000002.pt")["G"]
+    last = load(sorted((out / "checkpoints").glob("*.pt"))[-1])["G"]
+    weights = [k for k in first if k.endswith("original")]
+    scores = [k for k in first if k.endswith("scores")]
+    assert weights and scores
+    assert all(torch.equal(first[k], last[k]) for k in weights)
+    assert any(not torch.equal(first[k], last[k]) for k in scores)
