@@ -57,6 +57,18 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--out", type=Path, default=None, help="run directory (default: runs/<recipe name>)")
     run.add_argument("--resume", action="store_true", help="continue the run in --out from its newest checkpoint")
 
+    ev = sub.add_parser("eval", help="sample-quality metrics (FID, KID, PRDC, IS) of a run, with provenance")
+    ev.add_argument("path", type=Path, help="a run directory or a checkpoint file")
+    ev.add_argument("--extractor", default="auto", help="auto, tf_inception, inception_v3 or digits (default auto)")
+    ev.add_argument("--samples", type=_positive_int, default=2000, help="generated images (default 2000)")
+    ev.add_argument("--reference", type=_positive_int, default=10000, help="training images for the reference statistics (default 10000)")
+    ev.add_argument("--batch-size", type=_positive_int, default=100)
+    ev.add_argument("--inception-weights", default=None, help="local Inception-v3 weights file (inception_v3 extractor)")
+    ev.add_argument("--no-cache", action="store_true", help="do not read or write cached reference statistics")
+
+    ins = sub.add_parser("inspect", help="per-layer shape, density, nnz and FLOPs of a checkpoint; testing/training FLOPs")
+    ins.add_argument("path", type=Path, help="a checkpoint file or a run directory")
+
     sub.add_parser("plugins", help="list plugins, their versions, hooks and registered names")
 
     quick = sub.add_parser("quickstart", help="train a dynamic-sparse classifier on the bundled digits")
@@ -65,6 +77,10 @@ def build_parser() -> argparse.ArgumentParser:
     quick.add_argument("--density", type=_density, default=0.1, help="fraction of weights kept (default: 0.1)")
     quick.add_argument("--seed", type=int, default=0, help="random seed (default: 0)")
     return parser
+
+
+def _cache_dir() -> Path:
+    return Path.home() / ".cache" / "maskforge" / "reference"
 
 
 def plugins_table(plugins: Plugins) -> Table:
@@ -101,6 +117,28 @@ def main(argv: list[str] | None = None) -> int:
 
             recipe = apply_overrides(load_recipe(args.recipe), args.overrides)
             run_recipe(recipe, out_dir=args.out, device=args.device, resume=args.resume, plugins=plugins, console=console)
+        elif args.command == "eval":
+            from maskforge.metrics.evaluate import evaluate
+
+            report = evaluate(args.path, plugins=plugins, extractor=args.extractor, n_samples=args.samples,
+                              n_reference=args.reference, batch_size=args.batch_size,
+                              inception_weights=args.inception_weights, cache_dir=None if args.no_cache else _cache_dir())
+            table = Table(title=f"metrics of {report['provenance']['checkpoint']}")
+            table.add_column("metric")
+            table.add_column("value", justify="right")
+            for name, value in report["metrics"].items():
+                table.add_row(name, f"{value:.4f}")
+            console.print(table)
+            for key, value in report["provenance"].items():
+                console.print(f"  {key}: {value}", soft_wrap=True)
+        elif args.command == "inspect":
+            from maskforge.inspection import inspect_checkpoint, layer_table, summary_lines
+
+            report = inspect_checkpoint(args.path, plugins)
+            for network in report["networks"]:
+                console.print(layer_table(report, network))
+            for line in summary_lines(report):
+                console.print(line, soft_wrap=True)
         elif args.command == "plugins":
             console.print(plugins_table(plugins))
         elif args.command == "quickstart":

@@ -83,6 +83,13 @@ def select_topk_per_tensor(
 
 # -- implementation ------------------------------------------------------------------------------
 
+#: Entries compared per step of the sampled path's pass on a CPU: the boolean temporaries of one
+#: chunk stay in cache. Accelerators take each tensor in one piece.
+_CHUNK = 1 << 18
+#: A ``within`` region covering less than this share of the entries is gathered first (its scores
+#: copied out) instead of being folded into the pass over every entry.
+_GATHER_REGION_BELOW = 0.125
+
 
 def _select_flat(
     flats: Sequence[torch.Tensor],
@@ -93,7 +100,21 @@ def _select_flat(
 ) -> list[torch.Tensor]:
     if method not in ("auto", "sort", "sample"):
         raise ValueError(f"unknown selection method {method!r}; use 'auto', 'sort' or 'sample'")
+    total = sum(f.numel() for f in flats)
     if regions is not None:
+        regions = [r if r.dtype == torch.bool else r != 0 for r in regions]
+        eligible = sum(int(torch.count_nonzero(r)) for r in regions)
+        _check_k(k, eligible)
+        if k == 0:
+            return [torch.zeros(f.shape, dtype=torch.bool, device=f.device) for f in flats]
+        fused = eligible >= _GATHER_REGION_BELOW * total and (
+            method == "sample" or (method == "auto" and eligible >= SAMPLE_PATH_MIN_NUMEL)
+        )
+        if fused:
+            picked = _select_sampled(flats, k, largest, regions, eligible)
+            if picked is not None:
+                return picked
+            method = "sort"
         # Select among the region's entries only, then scatter the choice back.
         index = [r.nonzero().squeeze(1) for r in regions]
         inner = _select_flat([f[i] for f, i in zip(flats, index)], k, largest, None, method)
@@ -104,17 +125,20 @@ def _select_flat(
             out.append(mask)
         return out
 
-    total = sum(f.numel() for f in flats)
-    if k < 0 or k > total:
-        raise ValueError(f"cannot select k={k} entries out of {total}; k must be in [0, {total}]")
+    _check_k(k, total)
     if k == 0:
         return [torch.zeros(f.shape, dtype=torch.bool, device=f.device) for f in flats]
     use_sample = method == "sample" or (method == "auto" and total >= SAMPLE_PATH_MIN_NUMEL)
     if use_sample:
-        picked = _select_sampled(flats, k, largest, total)
+        picked = _select_sampled(flats, k, largest, None, total)
         if picked is not None:
             return picked
     return _select_sorted(flats, k, largest)
+
+
+def _check_k(k: int, total: int) -> None:
+    if k < 0 or k > total:
+        raise ValueError(f"cannot select k={k} entries out of {total}; k must be in [0, {total}]")
 
 
 def _select_sorted(flats: Sequence[torch.Tensor], k: int, largest: bool) -> list[torch.Tensor]:
@@ -140,72 +164,138 @@ def _select_sorted(flats: Sequence[torch.Tensor], k: int, largest: bool) -> list
     return list(torch.split(chosen, [f.numel() for f in flats]))
 
 
-def _select_sampled(
-    flats: Sequence[torch.Tensor], k: int, largest: bool, total: int
-) -> list[torch.Tensor] | None:
-    """Bracket the k-th score from a sample, then resolve it exactly; None if the bracket misses."""
+def _bracket(
+    flats: Sequence[torch.Tensor],
+    k: int,
+    largest: bool,
+    regions: Sequence[torch.Tensor] | None,
+    eligible: int,
+) -> tuple[torch.Tensor | None, torch.Tensor | None] | None:
+    """Two sampled scores ``(outer, inner)`` between which the k-th best score lies (w.h.p.).
+
+    Entries strictly better than ``outer`` are surely selected; entries worse than ``inner``
+    surely not. ``None`` stands for an open end. Returns None when no eligible entry was drawn.
+    """
     device = flats[0].device
+    total = sum(f.numel() for f in flats)
     gen = torch.Generator(device=device)
     gen.manual_seed(_SAMPLE_SEED)
-    sample_size = min(total, max(1 << 14, min(1 << 18, total // 256)))
-    parts = []
-    for f in flats:
+    # Draw more where a region hides most entries, so that enough eligible ones are drawn.
+    share = eligible / total
+    draws = min(total, math.ceil(max(1 << 14, min(1 << 18, total // 256)) / share))
+    parts, drawn = [], 0
+    for i, f in enumerate(flats):
         n = f.numel()
         if n == 0:
             continue
-        take = max(1, round(sample_size * n / total))
-        parts.append(f[torch.randint(n, (take,), generator=gen, device=device)])
+        take = max(1, round(draws * n / total))
+        at = torch.randint(n, (take,), generator=gen, device=device)
+        values = f[at]
+        keep = values == values  # not NaN
+        if regions is not None:
+            keep &= regions[i][at]
+        parts.append(values[keep])
+        drawn += take
     sample = torch.cat(parts)
-    sample = sample[~torch.isnan(sample)]
     s = sample.numel()
     if s == 0:
         return None
-    sample = torch.sort(sample, descending=largest).values
+    # The number of drawn entries ranking before the k-th best is ~ Binomial(drawn, k / total):
+    # bracket its expectation by six standard deviations on either side.
     p = k / total
-    rank = p * s
-    margin = 6.0 * math.sqrt(s * p * (1.0 - p)) + 4.0
-    outer_pos = math.floor(rank - margin)  # sample position beyond which the k-th cannot lie ...
-    inner_pos = math.ceil(rank + margin)  # ... and the one before which it cannot lie
-    outer = sample[outer_pos] if outer_pos >= 0 else None
-    inner = sample[inner_pos] if inner_pos < s else None
-    if outer is None and inner is None:
-        return None
+    rank = p * drawn
+    margin = 6.0 * math.sqrt(drawn * p * (1.0 - p)) + 4.0
+    outer_pos = min(math.floor(rank - margin), s - 1)  # best-first sample positions
+    inner_pos = math.ceil(rank + margin)
 
+    def best_first(pos: int) -> torch.Tensor:
+        return torch.kthvalue(sample, s - pos if largest else pos + 1).values
+
+    outer = best_first(outer_pos) if outer_pos >= 0 else None
+    inner = best_first(inner_pos) if inner_pos < s else None
+    return outer, inner
+
+
+def _select_sampled(
+    flats: Sequence[torch.Tensor],
+    k: int,
+    largest: bool,
+    regions: Sequence[torch.Tensor] | None,
+    eligible: int,
+) -> list[torch.Tensor] | None:
+    """Bracket the k-th score from a sample, then resolve it exactly; None if the bracket misses.
+
+    One pass over the scores writes the entries beyond the bracket straight into the result and
+    collects the (few) entries inside it with their positions; the exact threshold and its ties
+    are then resolved among those candidates alone.
+    """
+    bracket = _bracket(flats, k, largest, regions, eligible)
+    if bracket is None:
+        return None
+    outer, inner = bracket
+    device = flats[0].device
     beyond = torch.gt if largest else torch.lt  # strictly better than a value
     reaches = torch.ge if largest else torch.le  # at least as good as a value
     worse_or_equal = torch.le if largest else torch.ge
 
-    picked, cand_index, cand_values = [], [], []
-    n_picked = 0
-    for f in flats:
-        if outer is None:
-            sure = torch.zeros(f.shape, dtype=torch.bool, device=device)
-            cand = reaches(f, inner)
-        else:
-            sure = beyond(f, outer)
-            n_picked += int(torch.count_nonzero(sure))
-            cand = worse_or_equal(f, outer) if inner is None else reaches(f, inner) & ~sure
-        idx = cand.nonzero().squeeze(1)
-        picked.append(sure)
-        cand_index.append(idx)
-        cand_values.append(f[idx])
-    if n_picked > k:
+    longest = max(f.numel() for f in flats)
+    chunk = _CHUNK if device.type == "cpu" else max(1, longest)
+    buf = torch.empty(min(chunk, longest), dtype=torch.bool, device=device)
+    picked: list[torch.Tensor] = []
+    cand_index: list[torch.Tensor] = []
+    cand_values: list[torch.Tensor] = []
+    sure_counts: list[torch.Tensor] = []
+    for i, f in enumerate(flats):
+        n = f.numel()
+        out = torch.empty(n, dtype=torch.bool, device=device)
+        region = None if regions is None else regions[i]
+        index_parts, value_parts = [], []
+        for start in range(0, n, chunk):
+            c = f[start : start + chunk]
+            sure = out[start : start + chunk]
+            cand = buf[: c.numel()]
+            if outer is None:
+                sure.zero_()
+            else:
+                beyond(c, outer, out=sure)
+            if inner is not None:
+                reaches(c, inner, out=cand)
+                if outer is not None:
+                    cand.logical_xor_(sure)  # sure is a subset: this removes it
+            elif outer is not None:
+                worse_or_equal(c, outer, out=cand)
+            else:
+                torch.eq(c, c, out=cand)  # every non-NaN entry
+            if region is not None:
+                r = region[start : start + chunk]
+                if outer is not None:
+                    sure.logical_and_(r)
+                cand.logical_and_(r)
+            if outer is not None:
+                sure_counts.append(torch.count_nonzero(sure))
+            at = cand.nonzero().squeeze(1)
+            value_parts.append(c[at])
+            index_parts.append(at + start if start else at)
+        picked.append(out)
+        cand_index.append(torch.cat(index_parts) if len(index_parts) != 1 else index_parts[0])
+        cand_values.append(torch.cat(value_parts) if len(value_parts) != 1 else value_parts[0])
+
+    n_sure = int(torch.stack(sure_counts).sum()) if sure_counts else 0
+    values = torch.cat(cand_values) if len(cand_values) != 1 else cand_values[0]
+    m = values.numel()
+    if n_sure > k or n_sure + m < k:
         return None
-    values = torch.cat(cand_values)
-    need = k - n_picked
-    if values.numel() < need:
-        return None
+    need = k - n_sure
     if need == 0:
         return picked
-    # The need-th best candidate value is the exact threshold.
-    kth = need if not largest else values.numel() - need + 1
-    threshold = torch.kthvalue(values, kth).values
+    # The need-th best candidate value is the exact threshold; ties go by position.
+    threshold = torch.kthvalue(values, m - need + 1 if largest else need).values
     better = beyond(values, threshold)
     tied = values == threshold
     n_better = int(torch.count_nonzero(better))
     take = better | (tied & (torch.cumsum(tied, 0) <= need - n_better))
-    for sure, idx, take_part in zip(picked, cand_index, torch.split(take, [i.numel() for i in cand_index])):
-        sure[idx[take_part]] = True
+    for out, idx, take_part in zip(picked, cand_index, torch.split(take, [i.numel() for i in cand_index])):
+        out[idx[take_part]] = True
     return picked
 
 

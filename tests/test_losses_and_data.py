@@ -7,7 +7,13 @@ import torch
 from PIL import Image
 
 from maskforge.data import sources
-from maskforge.losses import HingeLoss, MomentMatchingLoss, NonSaturatingLoss, VGGFeatures, resolve_weights
+from maskforge.losses import (
+    HingeLoss,
+    MomentMatchingLoss,
+    NonSaturatingLoss,
+    VGGFeatures,
+    resolve_weights,
+)
 from maskforge.losses.vgg_features import FILES, WeightsNotFoundError
 
 

