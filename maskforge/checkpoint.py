@@ -1,13 +1,18 @@
-"""Crash-safe checkpoint files.
+"""Crash-safe, tamper-evident checkpoint files.
 
-:func:`save_atomic` writes to a temporary file in the same directory, flushes and fsyncs it,
-then renames it over the target, so a reader never sees a half-written checkpoint. Files are
-plain ``torch.save`` payloads of tensors, numbers, strings, lists and dicts, loadable with
-:func:`load` (``weights_only=True``: loading a checkpoint cannot execute code).
+:func:`save_atomic` serialises the payload, computes its SHA-256, and writes
+``{"format", "sha256", "payload": bytes}`` to a temporary file in the same directory, flushes and
+fsyncs it, then renames it over the target — a reader never sees a half-written checkpoint, and
+a crash mid-write leaves the previous file intact. :func:`load` reads with
+``weights_only=True`` (loading a checkpoint cannot execute code), verifies the hash, and raises
+:class:`CheckpointError` — one line naming the file — for a truncated, corrupted or foreign file.
+Plain ``torch.save`` files (e.g. pretrained state dicts) load too, without a hash to check.
 """
 
 from __future__ import annotations
 
+import hashlib
+import io
 import os
 import tempfile
 from pathlib import Path
@@ -15,18 +20,39 @@ from typing import Any
 
 import torch
 
+from maskforge.errors import MaskforgeError
+
+FORMAT = "maskforge.checkpoint/1"
+
+
+class CheckpointError(MaskforgeError):
+    """A checkpoint is missing, truncated, corrupted or not a maskforge checkpoint."""
+
 
 def save_atomic(payload: Any, path: Path | str) -> Path:
-    """``torch.save`` to ``path`` atomically (temp file, flush, fsync, rename)."""
+    """Write ``payload`` to ``path`` atomically with a content hash (temp file, fsync, rename)."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
+    buffer = io.BytesIO()
+    torch.save(payload, buffer)
+    data = buffer.getvalue()
+    wrapper = {"format": FORMAT, "sha256": hashlib.sha256(data).hexdigest(),
+               "payload": torch.frombuffer(bytearray(data), dtype=torch.uint8)}
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
     try:
         with os.fdopen(fd, "wb") as handle:
-            torch.save(payload, handle)
+            torch.save(wrapper, handle)
             handle.flush()
             os.fsync(handle.fileno())
         os.replace(tmp, path)
+        try:  # make the rename itself durable
+            dir_fd = os.open(path.parent, os.O_RDONLY)
+            try:
+                os.fsync(dir_fd)
+            finally:
+                os.close(dir_fd)
+        except OSError:
+            pass
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise
@@ -34,8 +60,21 @@ def save_atomic(payload: Any, path: Path | str) -> Path:
 
 
 def load(path: Path | str, map_location: str | torch.device = "cpu") -> Any:
-    """Load a checkpoint written by :func:`save_atomic` without executing code."""
+    """Load a file written by :func:`save_atomic` (hash verified) or a plain ``torch.save`` file."""
     path = Path(path)
     if not path.is_file():
-        raise FileNotFoundError(f"checkpoint {path} does not exist; pass the path of a .pt file a run wrote")
-    return torch.load(path, map_location=map_location, weights_only=True)
+        raise CheckpointError(f"checkpoint {path} does not exist; pass the path of a .pt file a run wrote")
+    try:
+        wrapper = torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as err:
+        reason = str(err).splitlines()[0][:120] if str(err) else type(err).__name__
+        raise CheckpointError(
+            f"checkpoint {path} cannot be read: it is truncated, corrupted or not a checkpoint ({reason}); "
+            "resume from an older checkpoint of the run"
+        ) from None
+    if not (isinstance(wrapper, dict) and wrapper.get("format") == FORMAT):
+        return wrapper
+    data = wrapper["payload"].numpy().tobytes()
+    if hashlib.sha256(data).hexdigest() != wrapper["sha256"]:
+        raise CheckpointError(f"checkpoint {path} is corrupted: its content hash does not match; resume from an older checkpoint")
+    return torch.load(io.BytesIO(data), map_location=map_location, weights_only=True)

@@ -147,12 +147,14 @@ def main(argv: list[str] | None = None) -> int:
             config = QuickstartConfig(steps=args.steps, density=args.density, seed=args.seed)
             run_quickstart(args.out, config, plugins=plugins, console=console)
         return 0
-    except (MaskforgeError, ValueError, TypeError, OSError, RuntimeError) as err:
-        if args.debug:
+    except Exception as err:
+        from maskforge.runs.runner import RunInterrupted
+
+        if args.debug or not isinstance(err, (MaskforgeError, ValueError, TypeError, OSError, RuntimeError, KeyError)):
             raise
-        message = " ".join(str(err).split())  # exactly one line, however the error was worded
-        err_console.print(f"maskforge: error: {message}", markup=False, soft_wrap=True)
-        return 2
+        message = " ".join(str(err).split())
+        err_console.print(f"maskforge: {'stopped' if isinstance(err, RunInterrupted) else 'error'}: {message}", markup=False, soft_wrap=True)
+        return 128 + err.signum if isinstance(err, RunInterrupted) else 2
     except KeyboardInterrupt:
         err_console.print("maskforge: interrupted")
         return 130

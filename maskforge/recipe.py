@@ -101,7 +101,12 @@ class AveragerSpec:
 
 @attrs.frozen
 class TrainSpec:
-    """Loop settings. ``steps`` counts generator steps (per round); D takes ``d_steps`` per G step."""
+    """Loop settings. ``steps`` counts generator steps (per round); D takes ``d_steps`` per G step.
+
+    ``on_nonfinite``: ``stop`` (default: stop naming the step and network, keeping the last good
+    checkpoint) or ``skip`` (skip that network's update for the step). ``verify_masks``: in a
+    multi-process run, check after every mask update that all ranks hold identical masks.
+    """
 
     steps: int = attrs.field(default=1000, validator=_positive)
     batch_size: int = attrs.field(default=64, validator=_positive)
@@ -110,6 +115,8 @@ class TrainSpec:
     seed: int = 0
     device: str = "auto"
     amp: bool = False
+    on_nonfinite: str = attrs.field(default="stop", validator=attrs.validators.in_(("stop", "skip")))
+    verify_masks: bool = False
 
 
 @attrs.frozen

@@ -1,0 +1,115 @@
+"""One generator step of each trainer.
+
+Each network's strategy is called only on that network's own steps, after that network's
+backward and before its optimizer step — so STU-GAN explores G with G's gradients, never on a D
+step (a trap of the reference code). Forward passes go through ``c.G_train`` / ``c.D_train``
+(the DistributedDataParallel wrappers in a multi-process run); strategies see the plain modules.
+"""
+
+from __future__ import annotations
+
+import contextlib
+
+import torch
+
+from maskforge.errors import MaskforgeError
+from maskforge.runs.components import Components
+
+
+class NonFiniteLossError(MaskforgeError):
+    """A loss became NaN or infinite and the recipe says to stop."""
+
+
+def _autocast(c: Components):
+    if c.recipe.train.amp and c.device.type == "cuda":
+        return torch.autocast("cuda", dtype=torch.bfloat16)
+    return contextlib.nullcontext()
+
+
+def sample_latents(c: Components, n: int) -> tuple[torch.Tensor, torch.Tensor | None]:
+    """``n`` latents (and labels for conditional G) from the run's seeded latent generator."""
+    gen = c.generators["z"]
+    z = torch.randn(n, c.G.dim_z, generator=gen).to(c.device)
+    y = None
+    if getattr(c.G, "n_classes", 0):
+        y = torch.randint(c.G.n_classes, (n,), generator=gen).to(c.device)
+    return z, y
+
+
+def _announce(hook, stats, counters: dict):
+    if stats is not None:
+        hook.maskforge_mask_update(stats=stats)
+        counters.setdefault("updates", []).append(stats)
+
+
+def _finite(loss: torch.Tensor, name: str, network: str, step: int, c: Components, counters: dict) -> bool:
+    """True if ``loss`` is finite; otherwise skip (recorded) or stop, as the recipe says."""
+    if bool(torch.isfinite(loss)):
+        return True
+    if c.recipe.train.on_nonfinite == "skip":
+        counters["skipped"] = counters.get("skipped", 0) + 1
+        return False
+    raise NonFiniteLossError(
+        f"{name} is {loss.item()} at step {step} (network {network}); the run stopped and its last good checkpoint is kept; "
+        "lower the learning rate, or set train.on_nonfinite=skip to skip such steps"
+    )
+
+
+def adversarial_step(c: Components, step: int, hook, counters: dict) -> dict:
+    """``d_steps`` discriminator steps, then one generator step; returns the losses."""
+    r = c.recipe.train
+    d_batch = r.d_batch_size or r.batch_size
+    d_conditional = getattr(c.D, "n_classes", 0) > 0
+    for _ in range(r.d_steps):
+        counters["d_step"] += 1
+        real, y_real = c.data.sample(d_batch, c.generators["data"], c.device)
+        z, y_fake = sample_latents(c, d_batch)
+        with torch.no_grad(), _autocast(c):
+            fake = c.G_train(z, y_fake)
+        with _autocast(c):
+            d_loss = c.loss.discriminator(c.D_train(real, y_real if d_conditional else None),
+                                          c.D_train(fake, y_fake if d_conditional else None))
+        c.opt_d.zero_grad(set_to_none=True)
+        if not _finite(d_loss, "the D loss", "D", counters["d_step"], c, counters):
+            continue
+        d_loss.backward()
+        _announce(hook, c.d_strategy.before_step(counters["d_step"]), counters)
+        c.opt_d.step()
+        c.d_strategy.after_step(counters["d_step"])
+    # G's step needs no D weight gradients (not toggled under DDP, which expects fixed grad sets).
+    frozen = [] if c.distributed else [p for p in c.D.parameters() if p.requires_grad]
+    for p in frozen:
+        p.requires_grad_(False)
+    z, y = sample_latents(c, r.batch_size)
+    with _autocast(c):
+        g_loss = c.loss.generator(c.D_train(c.G_train(z, y), y if d_conditional else None))
+    for p in frozen:
+        p.requires_grad_(True)
+    c.opt_g.zero_grad(set_to_none=True)
+    if _finite(g_loss, "the G loss", "G", step, c, counters):
+        g_loss.backward()
+        _announce(hook, c.g_strategy.before_step(step), counters)
+        c.opt_g.step()
+        c.g_strategy.after_step(step)
+    return {"d_loss": d_loss.item(), "g_loss": g_loss.item()}
+
+
+def moment_matching_step(c: Components, step: int, hook, counters: dict) -> dict:
+    """One generator (or score) step on the MMD moment-matching loss."""
+    r = c.recipe.train
+    real, _ = c.data.sample(r.batch_size, c.generators["data"], c.device)
+    z, y = sample_latents(c, r.batch_size)
+    with _autocast(c):
+        loss = c.loss(real, c.G_train(z, y))
+    if not loss.requires_grad:  # nothing trains (a fixed subnetwork is only evaluated)
+        return {"mmd_loss": loss.item()}
+    c.opt_g.zero_grad(set_to_none=True)
+    if _finite(loss, "the MMD loss", "G", step, c, counters):
+        loss.backward()
+        _announce(hook, c.g_strategy.before_step(step), counters)
+        c.opt_g.step()
+        c.g_strategy.after_step(step)
+    return {"mmd_loss": loss.item()}
+
+
+STEPS = {"adversarial": adversarial_step, "moment_matching": moment_matching_step}
