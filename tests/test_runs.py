@@ -137,3 +137,52 @@ def test_edge_popup_run_leaves_generator_weights_untouched(tmp_path):
     assert weights and scores
     assert all(torch.equal(first[k], last[k]) for k in weights)
     assert any(not torch.equal(first[k], last[k]) for k in scores)
+
+
+class _NaNAfter:
+    """A hinge loss whose D loss becomes NaN from its third call on."""
+
+    def __init__(self):
+        from maskforge.losses import HingeLoss
+
+        self.inner, self.calls = HingeLoss(), 0
+
+    def discriminator(self, real, fake):
+        self.calls += 1
+        loss = self.inner.discriminator(real, fake)
+        return loss * float("nan") if self.calls >= 3 else loss
+
+    def generator(self, fake):
+        return self.inner.generator(fake)
+
+
+def _nan_plugins():
+    from maskforge.hookspecs import hookimpl
+    from maskforge.plugin_manager import load_plugins
+
+    class NaNLoss:
+        @hookimpl
+        def maskforge_register(self, registry):
+            registry.register("loss", "nan_after", _NaNAfter)
+
+    return load_plugins(extra=[("nan_loss", NaNLoss())])
+
+
+@pytest.mark.parametrize("policy", ["stop", "skip"])
+def test_non_finite_losses_stop_naming_step_and_network_or_are_skipped(policy, tmp_path):
+    from maskforge.overrides import apply_overrides
+    from maskforge.recipe_loader import load_recipe
+    from maskforge.runs import run_recipe
+    from maskforge.runs.loops import NonFiniteLossError
+
+    sets = [*SHRINK["stu_digits.py"], "loss.name=nan_after", f"train.on_nonfinite={policy}", "train.d_steps=1",
+            "output.checkpoint_every=1"]
+    recipe = apply_overrides(load_recipe(RECIPES / "stu_digits.py"), sets)
+    out = tmp_path / policy
+    if policy == "stop":
+        with pytest.raises(NonFiniteLossError, match=r"the D loss is nan at step 3 \(network D\).*last good checkpoint is kept"):
+            run_recipe(recipe, out_dir=out, plugins=_nan_plugins())
+        assert sorted(p.name for p in (out / "checkpoints").glob("*.pt")) == ["checkpoint_00000001.pt", "checkpoint_00000002.pt"]
+    else:
+        summary = run_recipe(recipe, out_dir=out, plugins=_nan_plugins())
+        assert summary["steps"] == 3 and summary["skipped_steps"] == 1
