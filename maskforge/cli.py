@@ -69,6 +69,10 @@ def build_parser() -> argparse.ArgumentParser:
     ins = sub.add_parser("inspect", help="per-layer shape, density, nnz and FLOPs of a checkpoint; testing/training FLOPs")
     ins.add_argument("path", type=Path, help="a checkpoint file or a run directory")
 
+    exp = sub.add_parser("export", help="write a lossless compact generator from a checkpoint")
+    exp.add_argument("path", type=Path, help="a checkpoint file or a run directory")
+    exp.add_argument("out", type=Path, help="the file to write (e.g. generator.mfz)")
+
     sub.add_parser("plugins", help="list plugins, their versions, hooks and registered names")
 
     quick = sub.add_parser("quickstart", help="train a dynamic-sparse classifier on the bundled digits")
@@ -139,6 +143,12 @@ def main(argv: list[str] | None = None) -> int:
                 console.print(layer_table(report, network))
             for line in summary_lines(report):
                 console.print(line, soft_wrap=True)
+        elif args.command == "export":
+            from maskforge.export import export_generator
+
+            info = export_generator(args.path, args.out, plugins)
+            console.print(f"wrote {info['path']}: {info['bytes']:,} bytes ({info['bytes'] / info['dense_bytes']:.3f}x the dense "
+                          f"state dict's {info['dense_bytes']:,} bytes) at density {info['density']:.4f}", soft_wrap=True)
         elif args.command == "plugins":
             console.print(plugins_table(plugins))
         elif args.command == "quickstart":

@@ -9,17 +9,26 @@ from rich.table import Table
 
 from maskforge import flops
 from maskforge.plugin_manager import Plugins
+from maskforge.checkpoint import load
+from maskforge.export import is_export, load_generator
 from maskforge.runs.restore import load_run
 
 
 def inspect_checkpoint(path: Path | str, plugins: Plugins | None = None) -> dict:
-    """Everything ``maskforge inspect`` prints, as a dict."""
-    run = load_run(path, plugins, averaged=False)
-    networks = {"G": (run.G, run.g_strategy.mask)}
-    if run.D is not None:
-        networks["D"] = (run.D, run.d_strategy.mask)
+    """Everything ``maskforge inspect`` prints, as a dict (run checkpoints and generator exports)."""
+    path = Path(path)
+    if path.is_file() and is_export(load(path)):
+        G, mask, recipe, meta = load_generator(path, plugins)
+        networks = {"G": (G, mask)}
+        run = None
+        report: dict = {"checkpoint": str(path), "recipe": recipe.name, "step": meta["step"], "networks": {}, "export": True}
+    else:
+        run = load_run(path, plugins, averaged=False)
+        networks = {"G": (run.G, run.g_strategy.mask)}
+        if run.D is not None:
+            networks["D"] = (run.D, run.d_strategy.mask)
+        report = {"checkpoint": str(run.path), "recipe": run.recipe.name, "step": run.state["progress"]["step"], "networks": {}}
     costs = flops.costs_by_network(networks)
-    report: dict = {"checkpoint": str(run.path), "recipe": run.recipe.name, "step": run.state["progress"]["step"], "networks": {}}
     for name, layer_list in costs.items():
         mask = networks[name][1]
         report["networks"][name] = {
@@ -37,7 +46,7 @@ def inspect_checkpoint(path: Path | str, plugins: Plugins | None = None) -> dict
     g = report["networks"]["G"]
     report["testing_flops"] = g["sparse_flops"]
     report["testing_flops_ratio"] = g["sparse_flops"] / g["dense_flops"]
-    if run.D is not None:
+    if run is not None and run.D is not None:
         d = report["networks"]["D"]
         cost = flops.GANCost(g["dense_flops"], g["sparse_flops"], d["dense_flops"], d["sparse_flops"])
         t = run.recipe.train
