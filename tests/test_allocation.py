@@ -124,3 +124,16 @@ def test_density_outside_zero_one_is_rejected(bad):
 def test_overrides_larger_than_the_budget_are_rejected():
     with pytest.raises(ValueError, match="cannot be met"):
         erdos_renyi_kernel({"a": (100, 100), "b": (10, 10)}, 0.01, overrides={"a": 0.5})
+
+
+@pytest.mark.parametrize("density", [0.05, 0.2, 0.5])
+def test_erk_equals_the_published_algorithm_on_the_shapes_of_the_biggan_model_itself(density):
+    from maskforge.models import BigGANGenerator
+    from maskforge.param_filter import ParamFilter
+
+    shapes = ParamFilter().shapes(BigGANGenerator())
+    assert len(shapes) == 23  # the linear, 3 blocks x (3 convs + 4 class-conditional BN embeddings), the output conv
+    ours = erdos_renyi_kernel(shapes, density)
+    theirs = published_erk(shapes, density)
+    for name in shapes:
+        assert ours.densities[name] == pytest.approx(theirs[name], rel=1e-9, abs=1e-12), name
