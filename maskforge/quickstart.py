@@ -26,6 +26,7 @@ from torch import nn
 from maskforge.checkpoint import save_atomic
 from maskforge.data.digits import load_digits
 from maskforge.engine import SparseEngine
+from maskforge.metrics.digits_classifier import digits_classifier_net
 from maskforge.param_filter import ParamFilter
 from maskforge.plugin_manager import Plugins, get_plugins
 from maskforge.schedules import Cadence
@@ -51,15 +52,8 @@ class QuickstartConfig:
 
 
 def digits_classifier(width: int = 32) -> nn.Module:
-    """A small conv net for 16x16 digits."""
-    return nn.Sequential(
-        nn.Conv2d(1, width, 3, padding=1), nn.ReLU(),
-        nn.Conv2d(width, 2 * width, 3, stride=2, padding=1), nn.ReLU(),
-        nn.Conv2d(2 * width, 2 * width, 3, stride=2, padding=1), nn.ReLU(),
-        nn.Flatten(),
-        nn.Linear(2 * width * 4 * 4, 128), nn.ReLU(),
-        nn.Linear(128, 10),
-    )
+    """The small conv net for 16x16 digits (the same architecture the digits metrics use)."""
+    return digits_classifier_net(width)
 
 
 def run_quickstart(
