@@ -79,9 +79,9 @@ def _dtype_name(dtype: torch.dtype) -> str:
 
 def _dtype_from(name: object) -> torch.dtype:
     dtype = getattr(torch, name, None) if isinstance(name, str) else None
-    if not isinstance(dtype, torch.dtype):
-        raise ValueError(f"compact state dict names an unknown dtype {name!r}")
-    return dtype
+    if isinstance(dtype, torch.dtype):
+        return dtype
+    raise ValueError(f"compact state dict names an unknown dtype {name!r}")
 
 
 def _words(flat: torch.Tensor) -> torch.Tensor | None:

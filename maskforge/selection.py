@@ -6,11 +6,16 @@ tensors the earlier tensor wins — so the result is deterministic and the count
 when every score is tied. NaN scores are never selected; asking for more entries than there are
 non-NaN scores is an error.
 
-Large inputs never go through a full sort. The sampled path draws a few hundred thousand scores,
-sorts only that sample to bracket the k-th score between two values, counts the entries above
-the bracket in one comparison pass, gathers the (few) entries inside it and resolves the exact
-threshold and its ties among them. If the bracket ever misses (a vanishingly rare sample) the
-function falls back to the sort path, so the answer never depends on the sample — only the time.
+Inputs of more than a few thousand entries never go through a full sort. The sampled path
+draws a seeded random sample (about ``2 * n**(2/3)`` scores, at most 262,144), takes two order
+statistics of it to bracket the k-th score between two values, and then makes *one* pass over
+the scores — in cache-sized chunks on a CPU — that writes the entries beyond the bracket straight
+into the result, counts them, and collects the (few) entries inside the bracket with their
+positions. The exact threshold and its ties are resolved among those candidates alone. A
+``within`` region is folded into the same pass (or, when it covers less than an eighth of the
+entries, its scores are gathered first). If the bracket ever misses (a vanishingly rare sample)
+the function falls back to the sort path, so the answer never depends on the sample — only the
+time.
 """
 
 from __future__ import annotations
@@ -24,7 +29,7 @@ import torch
 Method = Literal["auto", "sort", "sample"]
 
 #: Inputs with at least this many entries (in total) take the sampled path under ``method="auto"``.
-SAMPLE_PATH_MIN_NUMEL = 1 << 20
+SAMPLE_PATH_MIN_NUMEL = 1 << 12
 _SAMPLE_SEED = 0x5EED
 
 
@@ -182,7 +187,8 @@ def _bracket(
     gen.manual_seed(_SAMPLE_SEED)
     # Draw more where a region hides most entries, so that enough eligible ones are drawn.
     share = eligible / total
-    draws = min(total, math.ceil(max(1 << 14, min(1 << 18, total // 256)) / share))
+    base = max(1 << 10, min(1 << 18, round(2.0 * total ** (2.0 / 3.0))))
+    draws = min(total, math.ceil(base / share))
     parts, drawn = [], 0
     for i, f in enumerate(flats):
         n = f.numel()
@@ -191,12 +197,12 @@ def _bracket(
         take = max(1, round(draws * n / total))
         at = torch.randint(n, (take,), generator=gen, device=device)
         values = f[at]
-        keep = values == values  # not NaN
+        keep = ~torch.isnan(values)
         if regions is not None:
             keep &= regions[i][at]
-        parts.append(values[keep])
+        parts.append(values if bool(keep.all()) else values[keep])
         drawn += take
-    sample = torch.cat(parts)
+    sample = torch.cat(parts) if len(parts) != 1 else parts[0]
     s = sample.numel()
     if s == 0:
         return None
@@ -249,7 +255,7 @@ def _select_sampled(
         n = f.numel()
         out = torch.empty(n, dtype=torch.bool, device=device)
         region = None if regions is None else regions[i]
-        index_parts, value_parts = [], []
+        index_parts, value_parts = [torch.empty(0, dtype=torch.long, device=device)], [f[:0]]
         for start in range(0, n, chunk):
             c = f[start : start + chunk]
             sure = out[start : start + chunk]
@@ -277,8 +283,8 @@ def _select_sampled(
             value_parts.append(c[at])
             index_parts.append(at + start if start else at)
         picked.append(out)
-        cand_index.append(torch.cat(index_parts) if len(index_parts) != 1 else index_parts[0])
-        cand_values.append(torch.cat(value_parts) if len(value_parts) != 1 else value_parts[0])
+        cand_index.append(index_parts[-1] if len(index_parts) == 2 else torch.cat(index_parts))
+        cand_values.append(value_parts[-1] if len(value_parts) == 2 else torch.cat(value_parts))
 
     n_sure = int(torch.stack(sure_counts).sum()) if sure_counts else 0
     values = torch.cat(cand_values) if len(cand_values) != 1 else cand_values[0]
@@ -290,12 +296,14 @@ def _select_sampled(
         return picked
     # The need-th best candidate value is the exact threshold; ties go by position.
     threshold = torch.kthvalue(values, m - need + 1 if largest else need).values
-    better = beyond(values, threshold)
-    tied = values == threshold
-    n_better = int(torch.count_nonzero(better))
-    take = better | (tied & (torch.cumsum(tied, 0) <= need - n_better))
+    take = reaches(values, threshold)
+    if int(torch.count_nonzero(take)) != need:  # the threshold is tied beyond the need
+        better = beyond(values, threshold)
+        tied = take.logical_xor_(better)
+        take = better | (tied & (torch.cumsum(tied, 0) <= need - int(torch.count_nonzero(better))))
+    # Candidates are not set in the result yet: write the decision for each of them.
     for out, idx, take_part in zip(picked, cand_index, torch.split(take, [i.numel() for i in cand_index])):
-        out[idx[take_part]] = True
+        out.index_put_((idx,), take_part)
     return picked
 
 
