@@ -9,8 +9,9 @@ What it does, and when:
   momentum or Adam's moments can never revive an inactive weight;
 * on every mask update (:meth:`SparseEngine.apply_update`) — validates the update (drop ⊆ old,
   grow ∩ kept = ∅, exact counts, nnz preserved), zeroes grown weights and resets their
-  optimizer state, and re-checks that every inactive weight is zero, raising
-  :class:`~maskforge.errors.InvariantViolation` naming the component that broke a rule.
+  optimizer state, sets dropped weights to exactly +0.0, and re-checks the entries it touched
+  (the training step keeps all others at zero; :meth:`SparseEngine.verify` checks everything),
+  raising :class:`~maskforge.errors.InvariantViolation` naming the component that broke a rule.
 
 It installs no forward hooks and no parametrizations: the model keeps plain parameters, so its
 ``state_dict()`` loads into a dense model of the same architecture and ``torch.compile`` sees
@@ -85,7 +86,7 @@ class SparseEngine:
         self.ever_active = self._mask.clone()
         self.optimizer: torch.optim.Optimizer | None = None
         self._hooks: list = []
-        self.enforce()
+        self.zero_inactive()
         if optimizer is not None:
             self.attach(optimizer)
 
@@ -153,6 +154,14 @@ class SparseEngine:
         if pairs:
             grads, masks = zip(*pairs)
             torch._foreach_mul_(list(grads), list(masks))
+
+    @torch.no_grad()
+    def zero_inactive(self) -> None:
+        """Set every inactive weight to exactly +0.0 (not the -0.0 that ``w * 0`` leaves for a
+        negative ``w``). Used when entries become inactive; afterwards every optimizer keeps them
+        at +0.0, so masked weights are all-zero bits and compress losslessly."""
+        for name, p in self.params.items():
+            p.masked_fill_(~self._mask[name], 0.0)
 
     @torch.no_grad()
     def enforce(self) -> None:
@@ -227,14 +236,13 @@ class SparseEngine:
         self._mask = new
         self._refresh_cache()
         self.ever_active = self.ever_active | grow
-        if zero_grown:
-            for n, p in self.params.items():
-                p.masked_fill_(grow[n], 0.0)
+        changed = drop | grow
+        for n, p in self.params.items():
+            p.masked_fill_((changed[n] if zero_grown else drop[n]), 0.0)
         if reset_state:
-            self._reset_state(drop | grow)
-        self.enforce()
+            self._reset_state(changed)
         if self.check_invariants:
-            self.verify(component, grown_zero=grow if zero_grown else None)
+            self._verify_entries(changed, component, grown_zero=grow if zero_grown else None)
         nnz = new.nnz()
         total = new.total_numel
         return MaskUpdateStats(
@@ -277,12 +285,36 @@ class SparseEngine:
         """Raise :class:`InvariantViolation` unless every inactive weight (and its optimizer
         state) is zero and, if given, every entry of ``grown_zero`` has zero weight."""
         for n, p in self.params.items():
-            m = self._mask[n]
-            if bool((p.detach()[~m] != 0).any()):
+            inactive = ~self._mask[n]
+            if bool(torch.logical_and(p.detach() != 0, inactive).any()):
                 raise InvariantViolation(component, f"inactive weights of {n!r} are nonzero after the update")
-            if grown_zero is not None and bool((p.detach()[grown_zero[n]] != 0).any()):
+            if grown_zero is not None and bool(torch.logical_and(p.detach() != 0, grown_zero[n]).any()):
                 raise InvariantViolation(component, f"newly grown weights of {n!r} are not zero")
-            if self.optimizer is not None:
-                for key, value in self.optimizer.state.get(p, {}).items():
-                    if isinstance(value, torch.Tensor) and value.shape == p.shape and bool((value[~m] != 0).any()):
-                        raise InvariantViolation(component, f"optimizer state {key!r} of {n!r} is nonzero at inactive entries")
+            for key, value in self._state_tensors(p):
+                if bool(torch.logical_and(value != 0, inactive).any()):
+                    raise InvariantViolation(component, f"optimizer state {key!r} of {n!r} is nonzero at inactive entries")
+
+    @torch.no_grad()
+    def _verify_entries(self, changed: Mask, component: str, grown_zero: Mask | None) -> None:
+        """The checks of :meth:`verify`, on the entries an update touched (the training step
+        keeps all others at zero): their weights and optimizer state where now inactive, and
+        the grown weights."""
+        for n, p in self.params.items():
+            index = changed[n].reshape(-1).nonzero().squeeze(1)
+            if index.numel() == 0:
+                continue
+            active = self._mask[n].reshape(-1)[index]
+            weights = p.detach().reshape(-1)[index]
+            if bool(((weights != 0) & ~active).any()):
+                raise InvariantViolation(component, f"inactive weights of {n!r} are nonzero after the update")
+            if grown_zero is not None and bool(((weights != 0) & grown_zero[n].reshape(-1)[index]).any()):
+                raise InvariantViolation(component, f"newly grown weights of {n!r} are not zero")
+            for key, value in self._state_tensors(p):
+                if bool(((value.reshape(-1)[index] != 0) & ~active).any()):
+                    raise InvariantViolation(component, f"optimizer state {key!r} of {n!r} is nonzero at inactive entries")
+
+    def _state_tensors(self, p: torch.Tensor):
+        if self.optimizer is None:
+            return []
+        return [(k, v) for k, v in self.optimizer.state.get(p, {}).items()
+                if isinstance(v, torch.Tensor) and v.shape == p.shape]

@@ -258,7 +258,8 @@ class Mask(Mapping[str, torch.Tensor]):
     def apply_(self, model: nn.Module) -> nn.Module:
         """Zero the inactive entries of the model's parameters in place; returns the model."""
         for name, param in self.check_model(model).items():
-            param.mul_(self._tensors[name].to(device=param.device, dtype=param.dtype))
+            # masked_fill gives +0.0 (w * 0 would leave -0.0 for negative w: same value, other bits).
+            param.masked_fill_(~self._tensors[name].to(param.device), 0.0)
         return model
 
     def select(self, names: Iterable[str]) -> Mask:

@@ -92,7 +92,7 @@ class IterativeMagnitudePruning(MaskedStrategy):
         if self.engine.optimizer is not None:
             for p in model.parameters():
                 self.engine.optimizer.state.pop(p, None)
-        self.engine.enforce()
+        self.engine.zero_inactive()
 
     def state_dict(self) -> dict:
         state = super().state_dict()

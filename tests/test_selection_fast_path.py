@@ -179,9 +179,9 @@ def test_fused_masking_equals_plain_multiplication_bit_for_bit(seed, density, dt
         for i, n in enumerate(names):
             params[n].copy_(special_weights(params[n].shape, seed + i, dtype))
     before = {n: params[n].detach().clone() for n in names}
-    engine = SparseEngine(model, mask, check_invariants=False)  # binding enforces the mask once; NaN * 0 stays NaN
-    for n in names:
-        expected = before[n] * mask[n].to(dtype)
+    engine = SparseEngine(model, mask, check_invariants=False)
+    for n in names:  # binding sets inactive weights to exactly +0.0 (even NaN, inf or -0.0 ones)
+        expected = torch.where(mask[n], before[n], torch.zeros((), dtype=dtype))
         assert torch.equal(bits(params[n]), bits(expected)), n
 
     grads = {n: special_weights(params[n].shape, seed + 10 + i, dtype) for i, n in enumerate(names)}
