@@ -30,3 +30,30 @@ class UpBlock(nn.Module):
         h = F.interpolate(F.relu(self.bn1(x)), scale_factor=2, mode="nearest")
         h = self.conv2(F.relu(self.bn2(self.conv1(h))))
         return h + self.conv_sc(F.interpolate(x, scale_factor=2, mode="nearest"))
+
+
+class ResNetGenerator(nn.Module):
+    """The unconditional ResNet generator shared by SNGAN and GFMN.
+
+    Linear ``dim_z -> 4*4*widths[0]``, one :class:`UpBlock` ``widths[i] -> widths[i+1]`` per
+    doubling, then BN -> ReLU -> conv3x3 -> tanh. Subclasses choose the widths and the init.
+
+    Shapes: ``z`` (B, dim_z), ``y`` ignored -> images (B, channels, resolution, resolution)
+    in [-1, 1].
+    """
+
+    def __init__(self, widths: list[int], *, resolution: int, width: float, dim_z: int, channels: int, init: Init):
+        super().__init__()
+        from maskforge.models.common import linear  # local: common imports nothing from here
+
+        self.resolution, self.width, self.n_classes = resolution, width, 0
+        self.dim_z, self.channels = dim_z, channels
+        self.base_channels = widths[0]
+        self.linear = linear(dim_z, 4 * 4 * widths[0], init=init, sn=False)
+        self.blocks = nn.Sequential(*(UpBlock(a, b, init=init) for a, b in zip(widths, widths[1:])))
+        self.out_bn = nn.BatchNorm2d(widths[-1])
+        self.out_conv = conv(widths[-1], channels, 3, init=init, sn=False)
+
+    def forward(self, z: torch.Tensor, y: torch.Tensor | None = None) -> torch.Tensor:
+        h = self.blocks(self.linear(z).view(z.shape[0], self.base_channels, 4, 4))
+        return torch.tanh(self.out_conv(F.relu(self.out_bn(h))))

@@ -26,7 +26,7 @@ from maskforge.models.common import (
     scaled,
     xavier_uniform,
 )
-from maskforge.models.resblocks import UpBlock
+from maskforge.models.resblocks import ResNetGenerator
 
 
 class OptimizedDisBlock(nn.Module):
@@ -83,7 +83,7 @@ class DisBlock(nn.Module):
         return h + shortcut
 
 
-class SNGANGenerator(nn.Module):
+class SNGANGenerator(ResNetGenerator):
     """SNGAN generator (GAN-LTH CIFAR-10 settings), unconditional, no spectral norm.
 
     Linear ``dim_z -> 4*4*gf`` (``gf = round(256 * width)``), one residual up-block
@@ -97,26 +97,12 @@ class SNGANGenerator(nn.Module):
     def __init__(
         self, resolution: int = 32, width: float = 1.0, dim_z: int = 128, channels: int = 3
     ) -> None:
-        super().__init__()
         name = type(self).__name__
-        self.resolution = check_resolution(resolution, name)
-        self.width = check_width(width, name)
-        self.n_classes = 0
-        self.dim_z = dim_z
-        self.channels = channels
+        resolution = check_resolution(resolution, name)
+        width = check_width(width, name)
         gf = scaled(256, width)
-        self.base_channels = gf
-        init = xavier_uniform
-        self.linear = linear(dim_z, 4 * 4 * gf, init=init, sn=False)
-        self.blocks = nn.Sequential(
-            *(UpBlock(gf, gf, init=init) for _ in range(num_doublings(resolution)))
-        )
-        self.out_bn = nn.BatchNorm2d(gf)
-        self.out_conv = conv(gf, channels, 3, init=init, sn=False)
-
-    def forward(self, z: torch.Tensor, y: torch.Tensor | None = None) -> torch.Tensor:
-        h = self.blocks(self.linear(z).view(z.shape[0], self.base_channels, 4, 4))
-        return torch.tanh(self.out_conv(F.relu(self.out_bn(h))))
+        widths = [gf] * (num_doublings(resolution) + 1)
+        super().__init__(widths, resolution=resolution, width=width, dim_z=dim_z, channels=channels, init=xavier_uniform)
 
 
 class SNGANDiscriminator(nn.Module):
