@@ -12,8 +12,8 @@ import attrs
 
 from maskforge.mask import Mask
 from maskforge.protocols import Count, Score, SparsityContext
-from maskforge.scores import GradientMagnitudeScore, MomentumScore, RandomScore
-from maskforge.selection import select_count
+from maskforge.index_selection import select_outside
+from maskforge.scores import GradientMagnitudeScore, MomentumScore, RandomScore, score_sources
 
 
 @attrs.frozen
@@ -23,8 +23,11 @@ class ScoreGrower:
     score: Score
 
     def grow(self, ctx: SparsityContext, kept: Mask, count: Count) -> Mask:
-        scores = self.score(ctx)
-        return Mask(select_count(scores, count, largest=True, within=~kept))
+        # One pass over the scores keeps the few entries that can still be chosen; the kept
+        # (active) ones among them are then left out by looking them up.
+        sources, magnitude = score_sources(self.score, ctx)
+        chosen = select_outside(sources, kept, count, largest=True, magnitude=magnitude)
+        return Mask.from_indices(chosen, kept, assume_unique=True)
 
 
 def gradient_grower() -> ScoreGrower:

@@ -63,7 +63,7 @@ class Mask(Mapping[str, torch.Tensor]):
         (0, {'w': 0.6666666666666666})
     """
 
-    __slots__ = ("_tensors",)
+    __slots__ = ("_dense", "_shapes", "_index", "_nnz")
 
     def __init__(self, tensors: Mapping[str, torch.Tensor]):
         checked: dict[str, torch.Tensor] = {}
@@ -75,7 +75,24 @@ class Mask(Mapping[str, torch.Tensor]):
                     "convert with `tensor != 0` or `tensor.bool()`"
                 )
             checked[name] = tensor
-        self._tensors = checked
+        self._dense: dict[str, torch.Tensor] | None = checked
+        self._shapes: dict[str, torch.Size] = {n: t.shape for n, t in checked.items()}
+        # Caches, valid because a Mask's tensors are never modified after construction.
+        self._index: dict[str, torch.Tensor] = {}
+        self._nnz: dict[str, int] = {}
+
+    @property
+    def _tensors(self) -> dict[str, torch.Tensor]:
+        """The boolean tensors (built from the indices on first use for a mask made by
+        :meth:`from_indices`: an update that only needs the indices never pays for them)."""
+        if self._dense is None:
+            dense = {}
+            for name, shape in self._shapes.items():
+                index = self._index[name]
+                flat = torch.zeros(shape.numel(), dtype=torch.bool, device=index.device)
+                dense[name] = flat.index_fill_(0, index, True).view(shape)
+            self._dense = dense
+        return self._dense
 
     # -- construction -------------------------------------------------------------------------
 
@@ -88,6 +105,49 @@ class Mask(Mapping[str, torch.Tensor]):
     def zeros(cls, shapes: Mapping[str, Iterable[int]], device: torch.device | str | None = None):
         """A mask over ``shapes`` with no active entry."""
         return cls({n: torch.zeros(tuple(s), dtype=torch.bool, device=device) for n, s in shapes.items()})
+
+    @classmethod
+    def from_indices(
+        cls, indices: Mapping[str, torch.Tensor], like: Mapping[str, torch.Tensor], *, assume_unique: bool = False
+    ) -> Mask:
+        """The mask with exactly the entries at ``indices[name]`` (flat indices) active.
+
+        ``like`` gives the names and shapes (a Mask, or any tensors); every name needs indices.
+        The indices are kept, so :meth:`flat_indices` and :meth:`nnz` cost nothing afterwards.
+        Repeated indices raise ``ValueError`` unless ``assume_unique`` (the caller guarantees it).
+        """
+        if indices.keys() != like.keys():
+            raise MaskMismatchError(
+                f"indices cover {sorted(indices)} but the mask covers {sorted(like)}; give indices for every name"
+            )
+        mask = cls({})
+        mask._dense, mask._shapes = None, {}
+        for name, ref in like.items():
+            index = indices[name]
+            if not isinstance(index, torch.Tensor) or index.dtype != torch.long or index.dim() != 1:
+                kind = getattr(index, "dtype", type(index).__name__)
+                raise TypeError(f"indices of {name!r} must be a 1-D int64 tensor, got {kind} with shape {tuple(getattr(index, 'shape', ()))}")
+            mask._shapes[name], mask._index[name] = ref.shape, index
+            mask._nnz[name] = index.numel()
+        if not assume_unique:
+            for name, tensor in mask._tensors.items():  # builds the tensors (and checks the range)
+                if int(torch.count_nonzero(tensor)) != mask._nnz[name]:
+                    raise ValueError(f"indices of {name!r} repeat an entry; each active entry must be listed once")
+        return mask
+
+    def flat_indices(self, name: str) -> torch.Tensor:
+        """Flat indices of the active entries of ``name`` (1-D int64, each once, order unspecified).
+
+        Computed once per mask and kept (masks built by :meth:`from_indices` or by the engine's
+        updates already know them): pruners rank active entries through this without a pass
+        over the whole tensor.
+        """
+        index = self._index.get(name)
+        if index is None:
+            index = self._tensors[name].reshape(-1).nonzero().squeeze(1)
+            self._index[name] = index
+            self._nnz[name] = index.numel()
+        return index
 
     @classmethod
     def from_nonzero(
@@ -118,47 +178,47 @@ class Mask(Mapping[str, torch.Tensor]):
         return self._tensors[name]
 
     def __iter__(self) -> Iterator[str]:
-        return iter(self._tensors)
+        return iter(self._shapes)
 
     def __len__(self) -> int:
-        return len(self._tensors)
+        return len(self._shapes)
 
     @property
     def names(self) -> list[str]:
         """Parameter names, in insertion order."""
-        return list(self._tensors)
+        return list(self._shapes)
 
     @property
     def shapes(self) -> dict[str, torch.Size]:
         """Shape of each parameter's mask."""
-        return {n: t.shape for n, t in self._tensors.items()}
+        return dict(self._shapes)
 
     def numel(self) -> dict[str, int]:
         """Number of entries (active or not) per parameter."""
-        return {n: t.numel() for n, t in self._tensors.items()}
+        return {n: s.numel() for n, s in self._shapes.items()}
 
     @property
     def total_numel(self) -> int:
         """Number of entries over all parameters."""
-        return sum(t.numel() for t in self._tensors.values())
+        return sum(s.numel() for s in self._shapes.values())
 
     # -- algebra --------------------------------------------------------------------------------
 
     def _check_compatible(self, other: object, op: str) -> Mask:
         if not isinstance(other, Mask):
             raise TypeError(f"cannot combine Mask {op} {type(other).__name__}; both sides must be Masks")
-        if self._tensors.keys() != other._tensors.keys():
-            only_left = sorted(self._tensors.keys() - other._tensors.keys())
-            only_right = sorted(other._tensors.keys() - self._tensors.keys())
+        if self._shapes.keys() != other._shapes.keys():
+            only_left = sorted(self._shapes.keys() - other._shapes.keys())
+            only_right = sorted(other._shapes.keys() - self._shapes.keys())
             raise MaskMismatchError(
                 f"masks cover different parameters for {op!r}: only left {only_left}, only right "
                 f"{only_right}; restrict both to the same names with Mask.select(names)"
             )
-        for name, tensor in self._tensors.items():
-            if tensor.shape != other._tensors[name].shape:
+        for name, shape in self._shapes.items():
+            if shape != other._shapes[name]:
                 raise MaskMismatchError(
-                    f"mask {name!r} has shape {tuple(tensor.shape)} on the left of {op!r} but "
-                    f"{tuple(other._tensors[name].shape)} on the right; masks must come from the same model"
+                    f"mask {name!r} has shape {tuple(shape)} on the left of {op!r} but "
+                    f"{tuple(other._shapes[name])} on the right; masks must come from the same model"
                 )
         return other
 
@@ -180,6 +240,10 @@ class Mask(Mapping[str, torch.Tensor]):
 
     def __sub__(self, other: Mask) -> Mask:
         """And-not: entries active in ``self`` but not in ``other`` (``self & ~other``)."""
+        right = self._check_compatible(other, "-")
+        if right._dense is None:  # other knows only its indices: clear them in a copy
+            return Mask({n: t.clone().view(-1).index_fill_(0, right._index[n].to(t.device), False).view(t.shape)
+                         for n, t in self._tensors.items()})
         return self._zip(other, "-", lambda a, b: a & ~b)
 
     def __invert__(self) -> Mask:
@@ -217,11 +281,15 @@ class Mask(Mapping[str, torch.Tensor]):
 
     def nnz(self) -> dict[str, int]:
         """Active entries per parameter."""
-        return {n: int(torch.count_nonzero(t)) for n, t in self._tensors.items()}
+        for n in self._shapes:
+            if n not in self._nnz:
+                self._nnz[n] = int(torch.count_nonzero(self._tensors[n]))
+        return {n: self._nnz[n] for n in self._shapes}
 
     def density(self) -> dict[str, float]:
         """Fraction of active entries per parameter (``nnz / numel``; 1.0 for an empty tensor)."""
-        return {n: (c / t.numel() if t.numel() else 1.0) for (n, t), c in zip(self._tensors.items(), self.nnz().values())}
+        numel = self.numel()
+        return {n: (c / numel[n] if numel[n] else 1.0) for n, c in self.nnz().items()}
 
     @property
     def total_nnz(self) -> int:
@@ -264,7 +332,15 @@ class Mask(Mapping[str, torch.Tensor]):
 
     def select(self, names: Iterable[str]) -> Mask:
         """The sub-mask over ``names`` (in the order given)."""
-        return Mask({n: self._tensors[n] for n in names})
+        names = list(names)
+        if self._dense is None:
+            sub = Mask({})
+            sub._dense, sub._shapes = None, {n: self._shapes[n] for n in names}
+        else:
+            sub = Mask({n: self._dense[n] for n in names})
+        sub._index = {n: self._index[n] for n in names if n in self._index}
+        sub._nnz = {n: self._nnz[n] for n in names if n in self._nnz}
+        return sub
 
     def replace(self, updates: Mapping[str, torch.Tensor]) -> Mask:
         """A copy with some parameters' tensors replaced (names must already exist)."""
@@ -282,11 +358,21 @@ class Mask(Mapping[str, torch.Tensor]):
 
     def clone(self) -> Mask:
         """A deep copy."""
-        return Mask({n: t.clone() for n, t in self._tensors.items()})
+        return self._rebuilt(lambda t: t.clone())
 
     def to(self, device: torch.device | str) -> Mask:
         """The mask on another device."""
-        return Mask({n: t.to(device) for n, t in self._tensors.items()})
+        return self._rebuilt(lambda t: t.to(device))
+
+    def _rebuilt(self, fn: Callable[[torch.Tensor], torch.Tensor]) -> Mask:
+        """The same mask with ``fn`` applied to its tensors and cached indices (counts kept)."""
+        if self._dense is None:
+            out = Mask({})
+            out._dense, out._shapes = None, dict(self._shapes)
+        else:
+            out = Mask({n: fn(t) for n, t in self._dense.items()})
+        out._index, out._nnz = {n: fn(i) for n, i in self._index.items()}, dict(self._nnz)
+        return out
 
     # -- persistence ----------------------------------------------------------------------------
 
@@ -315,7 +401,8 @@ class Mask(Mapping[str, torch.Tensor]):
         """Load a saved mask into this one; names and shapes must match."""
         loaded = Mask.from_state_dict(state)
         self._check_compatible(loaded, "load_state_dict")
-        self._tensors = {n: loaded._tensors[n].to(t.device) for n, t in self._tensors.items()}
+        self._dense = {n: loaded._tensors[n].to(t.device) for n, t in self._tensors.items()}
+        self._index, self._nnz = {}, {}
 
     # -- display --------------------------------------------------------------------------------
 

@@ -11,8 +11,8 @@ import attrs
 
 from maskforge.mask import Mask
 from maskforge.protocols import Count, Score, SparsityContext
-from maskforge.scores import MagnitudeScore, RandomScore
-from maskforge.selection import select_count
+from maskforge.index_selection import select_at
+from maskforge.scores import MagnitudeScore, RandomScore, score_sources
 
 
 @attrs.frozen
@@ -22,8 +22,12 @@ class ScorePruner:
     score: Score
 
     def drop(self, ctx: SparsityContext, count: Count) -> Mask:
-        scores = self.score(ctx)
-        return Mask(select_count(scores, count, largest=False, within=ctx.mask))
+        # Only the active entries are ranked: their flat indices are known to the mask, so the
+        # scores are read at those positions alone.
+        sources, magnitude = score_sources(self.score, ctx)
+        active = {n: ctx.mask.flat_indices(n) for n in ctx.mask}
+        chosen = select_at(sources, active, count, largest=False, magnitude=magnitude)
+        return Mask.from_indices(chosen, ctx.mask, assume_unique=True)
 
 
 def magnitude_pruner() -> ScorePruner:

@@ -1,0 +1,277 @@
+"""Exact top-k / bottom-k that answers with *flat indices*: the fast path of pruning and growing.
+
+A prune-and-grow update touches a few percent of a layer's entries, so its selections should cost
+about one read of the scores and nothing proportional to the layer beyond that. The functions
+here rank exactly like :mod:`maskforge.selection` — by score, equal scores by position (the lower
+flat index first; across several tensors ranked together, the earlier tensor first), NaN never
+chosen, exactly ``k`` chosen — but return the chosen positions instead of full boolean masks:
+
+* :func:`select_at` ranks only the entries at given flat indices (a pruner ranks the active
+  entries, whose indices the :class:`~maskforge.mask.Mask` keeps);
+* :func:`select_outside` ranks every entry outside an excluded region (a grower ranks all entries
+  but the kept ones) in *one* chunked pass over the scores that keeps only the entries that can
+  still be chosen;
+* :func:`best_positions` is the exact core both use.
+
+Both can read ``|x|`` from a signed tensor ``x`` (``magnitude=True``) without materialising it.
+Large inputs are bracketed from a seeded random sample as in :mod:`maskforge.selection`; when a
+bracket misses, the exact answer is computed from all eligible entries, so the result never
+depends on the sample — only the time.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping, Sequence
+
+import torch
+
+#: Inputs with fewer entries than this are resolved directly (no sampling).
+SMALL = 1 << 12
+#: Entries per step of :func:`select_outside`'s pass on a CPU (its temporaries stay in cache).
+CHUNK = 1 << 18
+_SEED = 0x1D5E1
+
+
+def best_positions(values: torch.Tensor, keys: torch.Tensor, k: int, *, largest: bool) -> torch.Tensor:
+    """Positions (into the 1-D ``values``) of the ``k`` best values, in no particular order.
+
+    Equal values are ranked by ``keys`` (distinct integers; the lower key first); NaN values are
+    never chosen. Raises ``ValueError`` when fewer than ``k`` values are not NaN.
+    """
+    m = values.numel()
+    nan = torch.isnan(values)
+    if bool(nan.any()):
+        valid = (~nan).nonzero().squeeze(1)
+        if valid.numel() < k:
+            raise ValueError(
+                f"cannot select {k} entries: only {valid.numel()} of {m} scores are not NaN; "
+                "clean the scores (e.g. torch.nan_to_num) before selecting"
+            )
+        return _gather(valid, best_positions(_gather(values, valid), _gather(keys, valid), k, largest=largest))
+    if k < 0 or k > m:
+        raise ValueError(f"cannot select k={k} entries out of {m}; k must be in [0, {m}]")
+    if k == m:
+        return torch.arange(m, device=values.device)
+    if k == 0:
+        return torch.empty(0, dtype=torch.long, device=values.device)
+    if m >= SMALL and 2 * k > m:
+        # Fewer to leave out than to take: find the m - k worst (the best with the order reversed:
+        # value the other way, higher key first) and return every other position, in order.
+        worst = best_positions(values, -keys, m - k, largest=not largest)
+        return torch.ones(m, dtype=torch.bool, device=values.device).index_fill_(0, worst, False).nonzero().squeeze(1)
+    if m >= SMALL:
+        bracket = _bracket(values, k, largest)
+        if bracket is not None:
+            outer, inner = bracket
+            beyond = torch.gt if largest else torch.lt
+            reaches = torch.ge if largest else torch.le
+            sure = beyond(values, outer) if outer is not None else None
+            n_sure = int(torch.count_nonzero(sure)) if sure is not None else 0
+            cand = reaches(values, inner) if inner is not None else torch.ones_like(values, dtype=torch.bool)
+            if sure is not None:
+                cand.logical_xor_(sure)  # sure entries also reach inner: this removes them
+            cand_pos = cand.nonzero().squeeze(1)
+            if n_sure <= k <= n_sure + cand_pos.numel():
+                chosen = _gather(cand_pos, _resolve(_gather(values, cand_pos), _gather(keys, cand_pos), k - n_sure, largest))
+                return chosen if sure is None else torch.cat([sure.nonzero().squeeze(1), chosen])
+    return _resolve(values, keys, k, largest)
+
+
+def _resolve(values: torch.Tensor, keys: torch.Tensor, need: int, largest: bool) -> torch.Tensor:
+    """Exact: the need-th best value is the threshold; ties at it go to the lowest keys."""
+    m = values.numel()
+    if need == 0:
+        return torch.empty(0, dtype=torch.long, device=values.device)
+    if need == m:
+        return torch.arange(m, device=values.device)
+    threshold = torch.kthvalue(values, m - need + 1 if largest else need).values
+    better = (torch.gt if largest else torch.lt)(values, threshold).nonzero().squeeze(1)
+    missing = need - better.numel()
+    if missing == 0:
+        return better
+    tied = (values == threshold).nonzero().squeeze(1)
+    if tied.numel() > missing:
+        tied = _gather(tied, torch.argsort(_gather(keys, tied))[:missing])
+    return torch.cat([better, tied])
+
+
+def _bracket(values: torch.Tensor, k: int, largest: bool) -> tuple[torch.Tensor | None, torch.Tensor | None] | None:
+    """Two sampled values between which the k-th best lies w.h.p. (None: an open end)."""
+    m = values.numel()
+    s = min(m, _sample_size(m))
+    gen = torch.Generator(device=values.device)
+    gen.manual_seed(_SEED)
+    sample = _gather(values, torch.randint(m, (s,), generator=gen, device=values.device))
+    outer_pos, inner_pos = _bracket_positions(k / m, s)
+    if outer_pos < 0 and inner_pos >= s:
+        return None
+    return (_kth_best(sample, outer_pos, largest) if outer_pos >= 0 else None,
+            _kth_best(sample, inner_pos, largest) if inner_pos < s else None)
+
+
+def _sample_size(m: int) -> int:
+    """Scores drawn to bracket the k-th best of ``m``: about ``m**(2/3)``, within [1024, 16384]."""
+    return max(1 << 10, min(1 << 14, round(m ** (2.0 / 3.0))))
+
+
+def _bracket_positions(share: float, s: int) -> tuple[int, int]:
+    """Best-first sample positions six standard deviations either side of the expected rank."""
+    rank = share * s
+    margin = 6.0 * math.sqrt(s * share * (1.0 - share)) + 4.0
+    return min(math.floor(rank - margin), s - 1), math.ceil(rank + margin)
+
+
+def _kth_best(sample: torch.Tensor, pos: int, largest: bool) -> torch.Tensor:
+    """The value at best-first position ``pos`` (0-based) of ``sample``."""
+    return torch.kthvalue(sample, sample.numel() - pos if largest else pos + 1).values
+
+
+def _flat(t: torch.Tensor) -> torch.Tensor:
+    return t.detach().reshape(-1)
+
+
+def _gather(flat: torch.Tensor, index: torch.Tensor) -> torch.Tensor:
+    """``flat[index]`` (``index_select`` is about twice as fast as indexing on a CPU)."""
+    return torch.index_select(flat, 0, index)
+
+
+def _values(source: torch.Tensor, index: torch.Tensor, magnitude: bool) -> torch.Tensor:
+    values = _gather(_flat(source), index)
+    return values.abs_() if magnitude else values
+
+
+def select_at(
+    sources: Mapping[str, torch.Tensor],
+    index: Mapping[str, torch.Tensor],
+    count: Mapping[str, int] | int,
+    *,
+    largest: bool,
+    magnitude: bool = False,
+) -> dict[str, torch.Tensor]:
+    """Among the entries at ``index[name]`` (distinct flat indices), the ``count`` best.
+
+    ``count`` is a number per tensor (mapping) or one number over all tensors together (int).
+    Scores are ``sources`` (or their absolute values with ``magnitude=True``). Returns the chosen
+    flat indices per tensor, in no particular order.
+    """
+    names = list(sources)
+    if isinstance(count, Mapping):
+        out = {}
+        for n in names:
+            idx = index[n]
+            out[n] = _gather(idx, best_positions(_values(sources[n], idx, magnitude), idx, int(count[n]), largest=largest))
+        return out
+    values = torch.cat([_values(sources[n], index[n], magnitude) for n in names])
+    parts, offset = [], 0
+    for n in names:
+        parts.append(index[n] + offset)
+        offset += sources[n].numel()
+    keys = torch.cat(parts)
+    chosen = _gather(keys, best_positions(values, keys, int(count), largest=largest))
+    return _split_keys(chosen, names, [sources[n].numel() for n in names])
+
+
+def _split_keys(keys: torch.Tensor, names: Sequence[str], sizes: Sequence[int]) -> dict[str, torch.Tensor]:
+    """Global keys (offset + flat index) back to per-tensor flat indices."""
+    out, offset = {}, 0
+    for n, size in zip(names, sizes):
+        inside = keys[(keys >= offset) & (keys < offset + size)]
+        out[n] = inside - offset
+        offset += size
+    return out
+
+
+def select_outside(
+    sources: Mapping[str, torch.Tensor],
+    excluded: Mapping[str, torch.Tensor] | None,
+    count: Mapping[str, int] | int,
+    *,
+    largest: bool,
+    magnitude: bool = False,
+) -> dict[str, torch.Tensor]:
+    """Among the entries *not* in ``excluded[name]`` (bool, shaped like the source), the ``count`` best.
+
+    ``count`` as in :func:`select_at`. Returns the chosen flat indices per tensor, in no
+    particular order. Raises ``ValueError`` when fewer entries are eligible (not excluded, not
+    NaN) than requested.
+    """
+    names = list(sources)
+    flats = {n: _flat(sources[n]) for n in names}
+    masks = {n: (None if excluded is None else excluded[n].reshape(-1)) for n in names}
+    groups = [([n], int(count[n])) for n in names] if isinstance(count, Mapping) else [(names, int(count))]
+    out: dict[str, torch.Tensor] = {}
+    for group, k in groups:
+        if k < 0:
+            raise ValueError(f"cannot select k={k} entries; k must be at least 0")
+        candidates = _candidates(flats, masks, group, k, largest, magnitude)
+        if candidates is None:  # the bracket missed (or there is nothing to gain): use all eligible entries
+            candidates = {n: (torch.arange(flats[n].numel(), device=flats[n].device) if masks[n] is None
+                              else (~masks[n]).nonzero().squeeze(1)) for n in group}
+        out.update(select_at({n: flats[n] for n in group}, candidates, k if len(group) > 1 else {group[0]: k},
+                             largest=largest, magnitude=magnitude))
+    return out
+
+
+def _candidates(
+    flats: Mapping[str, torch.Tensor],
+    masks: Mapping[str, torch.Tensor | None],
+    group: Sequence[str],
+    k: int,
+    largest: bool,
+    magnitude: bool,
+) -> dict[str, torch.Tensor] | None:
+    """Eligible entries at least as good as a sampled bound below the k-th best; None on a miss."""
+    total = sum(flats[n].numel() for n in group)
+    if k == 0 or total < SMALL:
+        return None
+    device = flats[group[0]].device
+    gen = torch.Generator(device=device)
+    gen.manual_seed(_SEED)
+    draws = min(total, _sample_size(total))
+    parts, drawn = [], 0
+    for n in group:
+        f, size = flats[n], flats[n].numel()
+        if size == 0:
+            continue
+        at = torch.randint(size, (max(1, round(draws * size / total)),), generator=gen, device=device)
+        values = _gather(f, at).abs_() if magnitude else _gather(f, at)
+        keep = ~torch.isnan(values)
+        if masks[n] is not None:
+            keep &= ~_gather(masks[n], at)
+        parts.append(values[keep])
+        drawn += at.numel()
+    sample = torch.cat(parts)
+    s = sample.numel()
+    if s < 64:  # too few eligible entries drawn to bracket anything
+        return None
+    # The drawn eligible entries estimate how many are eligible: s / drawn of the total.
+    share = k * drawn / (total * s)
+    if share >= 1.0:
+        return None
+    _, inner_pos = _bracket_positions(share, s)
+    if inner_pos >= s:
+        return None
+    inner = _kth_best(sample, inner_pos, largest)
+    reaches = torch.ge if largest else torch.le
+    chunk = CHUNK if device.type == "cpu" else max(flats[n].numel() for n in group)
+    longest = max(flats[n].numel() for n in group)
+    scratch = torch.empty(min(chunk, longest), dtype=flats[group[0]].dtype, device=device) if magnitude else None
+    hits = torch.empty(min(chunk, longest), dtype=torch.bool, device=device)
+    found, n_found = {}, 0
+    for n in group:
+        f, size = flats[n], flats[n].numel()
+        pieces = [torch.empty(0, dtype=torch.long, device=device)]
+        for start in range(0, size, chunk):
+            piece = f[start : start + chunk]
+            width = piece.numel()
+            if magnitude:
+                piece = torch.abs(piece, out=scratch[:width])
+            at = reaches(piece, inner, out=hits[:width]).nonzero().squeeze(1)
+            pieces.append(at + start if start else at)
+        at = torch.cat(pieces) if len(pieces) > 2 else pieces[-1]
+        if masks[n] is not None:
+            at = at[~_gather(masks[n], at)]
+        found[n] = at
+        n_found += at.numel()
+    return found if n_found >= k else None
