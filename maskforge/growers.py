@@ -10,9 +10,9 @@ from __future__ import annotations
 
 import attrs
 
+from maskforge.index_selection import select_outside
 from maskforge.mask import Mask
 from maskforge.protocols import Count, Score, SparsityContext
-from maskforge.index_selection import select_outside
 from maskforge.scores import GradientMagnitudeScore, MomentumScore, RandomScore, score_sources
 
 

@@ -63,7 +63,7 @@ class Mask(Mapping[str, torch.Tensor]):
         (0, {'w': 0.6666666666666666})
     """
 
-    __slots__ = ("_dense", "_shapes", "_index", "_nnz")
+    __slots__ = ("_dense", "_index", "_nnz", "_shapes")
 
     def __init__(self, tensors: Mapping[str, torch.Tensor]):
         checked: dict[str, torch.Tensor] = {}

@@ -9,9 +9,9 @@ from __future__ import annotations
 
 import attrs
 
+from maskforge.index_selection import select_at
 from maskforge.mask import Mask
 from maskforge.protocols import Count, Score, SparsityContext
-from maskforge.index_selection import select_at
 from maskforge.scores import MagnitudeScore, RandomScore, score_sources
 
 

@@ -82,8 +82,8 @@ def test_select_at_equals_the_boolean_selection(sizes, levels, nan_share, seed, 
     with thresholds(*small_chunk):
         got = ix.select_at(sources, index, count, largest=largest, magnitude=magnitude)
     expected = select_count(scores, count, largest=largest, within=regions, method="sort")
-    for n in sources:
-        assert torch.equal(as_mask(got[n], sources[n].numel()), expected[n]), n
+    for n, source in sources.items():
+        assert torch.equal(as_mask(got[n], source.numel()), expected[n]), n
 
 
 @given(sizes=st.lists(st.integers(0, 1200), min_size=1, max_size=4), levels=st.integers(1, 5),
@@ -104,9 +104,9 @@ def test_select_outside_equals_the_boolean_selection(sizes, levels, nan_share, s
     with thresholds(*small_chunk):
         got = ix.select_outside(sources, excluded, count, largest=largest, magnitude=magnitude)
     expected = select_count(scores, count, largest=largest, within=within, method="sort")
-    for n in sources:
+    for n, source in sources.items():
         assert got[n].unique().numel() == got[n].numel()
-        assert torch.equal(as_mask(got[n], sources[n].numel()).reshape(sources[n].shape), expected[n]), n
+        assert torch.equal(as_mask(got[n], source.numel()).reshape(source.shape), expected[n]), n
 
 
 def test_chunked_pass_over_a_large_tensor_matches_the_reference():
