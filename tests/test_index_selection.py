@@ -16,8 +16,12 @@ from hypothesis import strategies as st
 
 from maskforge import Mask
 from maskforge import index_selection as ix
+from maskforge.growers import ScoreGrower
+from maskforge.pruners import ScorePruner
+from maskforge.scores import GradientMagnitudeScore, MagnitudeScore, MomentumScore, RandomScore
 from maskforge.selection import select_count
-from maskforge.testing.strategies import seeds
+from maskforge.testing.strategies import make_context, seeds, shape_maps
+from maskforge.update import drop_counts
 from tests.test_selection_fast_path import reference, region_for, scores_with_ties
 
 
@@ -165,3 +169,31 @@ def test_from_indices_errors_are_clear():
         Mask.from_indices({"w": torch.tensor([6])}, like)
     with pytest.raises(Exception, match="give indices for every name"):
         Mask.from_indices({"v": torch.tensor([0])}, like)
+
+
+# -- the built-in pruners and growers -------------------------------------------------------------
+
+
+@given(shapes=shape_maps(max_dim=24), density=st.floats(0.05, 0.95), seed=seeds, levels=st.integers(1, 4),
+       fraction=st.floats(0.0, 0.9), pooled=st.booleans(), score=st.sampled_from(["magnitude", "momentum", "random"]),
+       small_chunk=forced)
+def test_builtin_pruners_and_growers_choose_what_the_boolean_selection_chooses(
+    shapes, density, seed, levels, fraction, pooled, score, small_chunk
+):
+    ctx = make_context(shapes, density=density, seed=seed, levels=levels)
+    pruner = ScorePruner({"magnitude": MagnitudeScore(), "momentum": MomentumScore(), "random": RandomScore()}[score])
+    grower = ScoreGrower({"magnitude": GradientMagnitudeScore(), "momentum": MomentumScore(), "random": RandomScore()}[score])
+    count = drop_counts(ctx.mask.nnz(), fraction, pooled)
+    with thresholds(*small_chunk):
+        drop = pruner.drop(ctx, count)
+    ctx.generator.manual_seed(seed)
+    expected_drop = select_count(pruner.score(ctx), count, largest=False, within=ctx.mask, method="sort")
+    assert drop == Mask(expected_drop)
+    kept = ctx.mask - drop
+    grow_count = drop.total_nnz if pooled else drop.nnz()
+    ctx.generator.manual_seed(seed + 1)
+    with thresholds(*small_chunk):
+        grow = grower.grow(ctx, kept, grow_count)
+    ctx.generator.manual_seed(seed + 1)
+    expected_grow = select_count(grower.score(ctx), grow_count, largest=True, within=~kept, method="sort")
+    assert grow == Mask(expected_grow)
