@@ -85,14 +85,19 @@ def _resolve(values: torch.Tensor, keys: torch.Tensor, need: int, largest: bool)
         return torch.empty(0, dtype=torch.long, device=values.device)
     if need == m:
         return torch.arange(m, device=values.device)
-    threshold = torch.kthvalue(values, m - need + 1 if largest else need).values
+    low, high = torch.aminmax(values)
+    if bool(low == high):  # all tied (common: weights grown at zero, dead units' gradients)
+        threshold = low
+    else:
+        threshold = torch.kthvalue(values, m - need + 1 if largest else need).values
     better = (torch.gt if largest else torch.lt)(values, threshold).nonzero().squeeze(1)
     missing = need - better.numel()
     if missing == 0:
         return better
     tied = (values == threshold).nonzero().squeeze(1)
-    if tied.numel() > missing:
-        tied = _gather(tied, torch.argsort(_gather(keys, tied))[:missing])
+    if tied.numel() > missing:  # the `missing` lowest keys among the tied (keys are distinct)
+        tied_keys = _gather(keys, tied)
+        tied = tied[tied_keys <= torch.kthvalue(tied_keys, missing).values]
     return torch.cat([better, tied])
 
 
