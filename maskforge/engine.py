@@ -284,9 +284,8 @@ class SparseEngine:
         for n, t in ever.items():
             g = grows[n].to(t.device)
             if g.numel():
-                flat = t.view(-1)
-                ever._nnz[n] = counts[n] + int(g.numel() - torch.count_nonzero(_gather(flat, g)))
-                flat.index_fill_(0, g, True)
+                ever._nnz[n] = counts[n] + int(g.numel() - torch.count_nonzero(_gather(t.reshape(-1), g)))
+                _fill_at(t, g, True)
         ever._index.clear()
 
     def set_mask(self, new: Mask, *, component: str = "set_mask", step: int = 0, zero_grown: bool = True) -> MaskUpdateStats:

@@ -136,3 +136,37 @@ def test_set_mask_allows_pruning_below_the_current_count():
     stats = engine.set_mask(smaller, component="imp round")
     assert engine.mask == smaller and stats.total_grown == 0
     engine.verify()
+
+
+@given(seed=seeds, density=st.floats(0.1, 0.9), pooled=st.booleans())
+def test_updates_of_channels_last_weights_equal_those_of_contiguous_weights(seed, density, pooled):
+    """Updates write by flat (row-major) index: channels_last weights get the same masks (the
+    convolution's arithmetic differs slightly between layouts, so the weights are not compared)."""
+    def build(channels_last: bool):
+        torch.manual_seed(seed)
+        model = nn.Sequential(nn.Conv2d(3, 6, 3), nn.Conv2d(6, 4, 3))
+        if channels_last:
+            model = model.to(memory_format=torch.channels_last)
+        opt = torch.optim.Adam(model.parameters(), lr=1e-2)
+        names = ["0.weight", "1.weight"]
+        mask = random_mask({n: dict(model.named_parameters())[n].shape for n in names}, density, seed)
+        engine = SparseEngine(model, mask, opt)
+        gen = torch.Generator().manual_seed(seed)
+        for step in range(3):
+            opt.zero_grad()
+            model(torch.randn(2, 3, 8, 8, generator=gen)).square().mean().backward()
+            prune_and_grow(engine, magnitude_pruner(), random_grower(), 0.3, pooled=pooled, step=step,
+                           generator=torch.Generator().manual_seed(seed + step))
+            opt.step()
+        engine.verify()
+        return model, engine
+
+    plain, plain_engine = build(False)
+    packed, packed_engine = build(True)
+    assert packed[0].weight.stride() != plain[0].weight.stride()  # really channels_last
+    assert packed_engine.mask == plain_engine.mask and packed_engine.ever_active == plain_engine.ever_active
+    for name in ("0.weight", "1.weight"):  # inactive entries exactly +0.0 in both layouts
+        inactive = ~plain_engine.mask[name]
+        for model in (plain, packed):
+            weight = dict(model.named_parameters())[name].detach()
+            assert not weight[inactive].signbit().any() and not weight[inactive].any()
