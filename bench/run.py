@@ -157,6 +157,7 @@ def bench_update(s: Sizes, device: torch.device) -> list[Row]:
     from maskforge import prune_and_grow
     from maskforge.models import GFMNGenerator
     from maskforge.plugin_manager import get_plugins
+    from maskforge.update import drop_counts
 
     def make(**engine_options):
         torch.manual_seed(0)
@@ -179,17 +180,32 @@ def bench_update(s: Sizes, device: torch.device) -> list[Row]:
     params = list(checked.params.values())
     buffers = [p.detach().clone() for p in params]
     sources = [p.detach() for p in params]
+    def select(grow: bool):
+        """The update's selections alone, on the same (evolving) state, without applying them."""
+        def run():
+            ctx = checked.context()
+            drop = pruner.drop(ctx, drop_counts(ctx.mask.nnz(), 0.3, pooled=False))
+            if grow:
+                grower.grow(ctx, ctx.mask - drop, drop.nnz())
+        return run
+
     t = interleaved({
         "copy": lambda: torch._foreach_copy_(buffers, sources),
         "maskforge": lambda: prune_and_grow(checked, pruner, grower, 0.3),
         "unchecked": lambda: prune_and_grow(unchecked, pruner, grower, 0.3),
         "sort": lambda: sort_update(baseline.params, masks, baseline_opt, 0.3),
+        "drop": select(grow=False),
+        "select": select(grow=True),
     }, s.repeats, device)
     n = sum(p.numel() for p in params) / 1e6
     label = f"prune+grow update, GFMN G ({n:.1f}M sparsified params), density 0.1, drop 0.3"
     return [
         Row(label, "one copy pass over those params", t["maskforge"], t["copy"], 10.0),
         Row("  same, engine built with check_invariants=False", "one copy pass", t["unchecked"], t["copy"], None),
+        Row("  of which: the pruner's selection (|w| of the active entries)", "one copy pass", t["drop"], t["copy"], None),
+        Row("  of which: the grower's selection (one pass over |grad|)", "one copy pass", t["select"] - t["drop"], t["copy"], None),
+        Row("  of which: the engine applying it (checks, writes at the changed entries)", "one copy pass",
+            t["maskforge"] - t["select"], t["copy"], None),
         Row("  sort-based update (torch.sort of |w| and |grad| per layer)", "one copy pass", t["sort"], t["copy"], None),
         Row("  sort-based update", "maskforge prune_and_grow", t["sort"], t["maskforge"], None),
     ]
