@@ -35,7 +35,13 @@ class Mask(Mapping[str, torch.Tensor]):
     """Named boolean tensors: ``mask[name]`` is a bool tensor shaped like parameter ``name``.
 
     ``True`` marks an active entry; inactive entries are held at exactly zero. The mask is a
-    read-only mapping (``names``, ``mask[name]``, iteration in insertion order).
+    read-only mapping (``names``, ``mask[name]``, iteration in insertion order). Do not modify
+    its tensors in place: a mask caches its counts and active indices (build a new mask, e.g.
+    with ``replace`` or the algebra, instead).
+
+    Indices: ``flat_indices(name)`` gives the active entries' flat indices (computed once, or
+    known from construction); ``Mask.from_indices(indices, like)`` builds a mask from them and
+    creates its boolean tensors only when one is read — the fast path of mask updates.
 
     Algebra (both operands must cover the same names with the same shapes, else
     ``MaskMismatchError``; results are new masks, operands are never modified)::
