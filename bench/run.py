@@ -197,6 +197,7 @@ def bench_update(s: Sizes, device: torch.device) -> list[Row]:
         "drop": select(grow=False),
         "select": select(grow=True),
     }, s.repeats, device)
+    trained, trained_copy = _update_between_training_steps(make, pruner, grower, s.repeats, device)
     n = sum(p.numel() for p in params) / 1e6
     label = f"prune+grow update, GFMN G ({n:.1f}M sparsified params), density 0.1, drop 0.3"
     return [
@@ -206,9 +207,40 @@ def bench_update(s: Sizes, device: torch.device) -> list[Row]:
         Row("  of which: the grower's selection (one pass over |grad|)", "one copy pass", t["select"] - t["drop"], t["copy"], None),
         Row("  of which: the engine applying it (checks, writes at the changed entries)", "one copy pass",
             t["maskforge"] - t["select"], t["copy"], None),
+        Row("  same update with two Adam steps before each (grown weights off zero)", "one copy pass", trained, trained_copy, None),
         Row("  sort-based update (torch.sort of |w| and |grad| per layer)", "one copy pass", t["sort"], t["copy"], None),
         Row("  sort-based update", "maskforge prune_and_grow", t["sort"], t["maskforge"], None),
     ]
+
+
+def _update_between_training_steps(make, pruner, grower, repeats: int, device: torch.device) -> tuple[float, float]:
+    """Median seconds of an update made after two (untimed) Adam steps, as in a run, and of a
+    copy pass over the same parameters timed right before it in the same loop."""
+    from maskforge import prune_and_grow
+
+    engine, opt = make()
+    model = engine.model
+    z = torch.randn(2, model.dim_z, generator=torch.Generator().manual_seed(2)).to(device)
+    params = list(engine.params.values())
+    buffers = [p.detach().clone() for p in params]
+    updates, copies = [], []
+    for i in range(repeats + 1):  # the first round warms up
+        for step in range(3):  # two training steps, then the backward whose gradient the grower ranks
+            opt.zero_grad(set_to_none=True)
+            model(z).square().mean().backward()
+            if step < 2:
+                opt.step()
+        _sync(device)
+        start = time.perf_counter()
+        torch._foreach_copy_(buffers, [p.detach() for p in params])
+        _sync(device)
+        middle = time.perf_counter()
+        prune_and_grow(engine, pruner, grower, 0.3)
+        _sync(device)
+        if i:
+            copies.append(middle - start)
+            updates.append(time.perf_counter() - middle)
+    return statistics.median(updates), statistics.median(copies)
 
 
 def bench_topk(s: Sizes, device: torch.device) -> list[Row]:
