@@ -128,12 +128,13 @@ class Mask(Mapping[str, torch.Tensor]):
             )
         mask = cls({})
         mask._dense, mask._shapes = None, {}
-        for name, ref in like.items():
+        shapes = like.shapes if isinstance(like, Mask) else {n: t.shape for n, t in like.items()}
+        for name, shape in shapes.items():
             index = indices[name]
             if not isinstance(index, torch.Tensor) or index.dtype != torch.long or index.dim() != 1:
                 kind = getattr(index, "dtype", type(index).__name__)
                 raise TypeError(f"indices of {name!r} must be a 1-D int64 tensor, got {kind} with shape {tuple(getattr(index, 'shape', ()))}")
-            mask._shapes[name], mask._index[name] = ref.shape, index
+            mask._shapes[name], mask._index[name] = shape, index
             mask._nnz[name] = index.numel()
         if not assume_unique:
             for name, tensor in mask._tensors.items():  # builds the tensors (and checks the range)

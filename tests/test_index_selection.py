@@ -150,7 +150,8 @@ def test_masks_from_indices_equal_masks_from_tensors_without_building_them_early
     assert lazy.nnz() == {"w": index.numel()} and lazy.shapes == {"w": dense.shape} and len(lazy) == 1
     assert torch.equal(lazy.flat_indices("w"), shuffled) and lazy._dense is None
     moved = lazy.to("cpu").select(["w"]).clone()
-    assert moved._dense is None
+    again = Mask.from_indices({"w": index}, moved, assume_unique=True)  # shapes from a lazy mask
+    assert moved._dense is None and again._dense is None
     assert lazy == Mask({"w": dense}) and moved == Mask({"w": dense})
     checked = Mask.from_indices({"w": index}, {"w": dense})
     assert checked == Mask({"w": dense})
