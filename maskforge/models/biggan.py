@@ -19,15 +19,13 @@ from torch import nn
 
 from maskforge.models.common import (
     Init,
-    check_n_classes,
-    check_resolution,
-    check_width,
     conv,
     embedding,
     labels_for,
     linear,
     normal_002,
     num_doublings,
+    record_size,
     scaled,
 )
 from maskforge.models.conditional_bn import MaybeConditionalBatchNorm2d
@@ -119,12 +117,8 @@ class BigGANGenerator(nn.Module):
         channels: int = 3,
     ) -> None:
         super().__init__()
-        name = type(self).__name__
-        self.resolution = check_resolution(resolution, name)
-        self.width = check_width(width, name)
-        self.n_classes = check_n_classes(n_classes, name)
+        record_size(self, resolution, width, n_classes, channels)
         self.dim_z = dim_z
-        self.channels = channels
         ch = 4 * scaled(64, width)
         self.base_channels = ch
         init = normal_002
@@ -163,11 +157,7 @@ class BigGANDiscriminator(nn.Module):
         self, resolution: int = 32, width: float = 1.0, n_classes: int = 10, channels: int = 3
     ) -> None:
         super().__init__()
-        name = type(self).__name__
-        self.resolution = check_resolution(resolution, name)
-        self.width = check_width(width, name)
-        self.n_classes = check_n_classes(n_classes, name)
-        self.channels = channels
+        record_size(self, resolution, width, n_classes, channels)
         ch = 4 * scaled(64, width)
         init = normal_002
         # Stop pooling at 8x8 (CIFAR: 32 -> 16 -> 8), as the reference does.

@@ -66,6 +66,16 @@ def check_n_classes(n_classes: int, model: str) -> int:
     return n_classes
 
 
+def record_size(model: nn.Module, resolution: int, width: float, n_classes: int, channels: int) -> None:
+    """Check and store the size arguments every generator and discriminator takes (errors name
+    the model's class): ``resolution``, ``width``, ``n_classes``, ``channels``."""
+    name = type(model).__name__
+    model.resolution = check_resolution(resolution, name)
+    model.width = check_width(width, name)
+    model.n_classes = check_n_classes(n_classes, name)
+    model.channels = channels
+
+
 def scaled(base: float, width: float) -> int:
     """``round(base * width)``, at least 1, so tiny test variants never lose a layer."""
     return max(1, round(base * width))

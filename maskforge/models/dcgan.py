@@ -16,15 +16,13 @@ from torch import nn
 
 from maskforge.models.common import (
     build,
-    check_n_classes,
-    check_resolution,
-    check_width,
     conv,
     embedding,
     labels_for,
     linear,
     normal_002,
     num_doublings,
+    record_size,
     scaled,
 )
 
@@ -48,12 +46,8 @@ class DCGANGenerator(nn.Module):
         channels: int = 1,
     ) -> None:
         super().__init__()
-        name = type(self).__name__
-        self.resolution = check_resolution(resolution, name)
-        self.width = check_width(width, name)
-        self.n_classes = check_n_classes(n_classes, name)
+        record_size(self, resolution, width, n_classes, channels)
         self.dim_z = dim_z
-        self.channels = channels
         base = scaled(64, width)
         self.base_channels = 2 * base
         init = normal_002
@@ -96,11 +90,7 @@ class DCGANDiscriminator(nn.Module):
         self, resolution: int = 16, width: float = 1.0, n_classes: int = 0, channels: int = 1
     ) -> None:
         super().__init__()
-        name = type(self).__name__
-        self.resolution = check_resolution(resolution, name)
-        self.width = check_width(width, name)
-        self.n_classes = check_n_classes(n_classes, name)
-        self.channels = channels
+        record_size(self, resolution, width, n_classes, channels)
         base = scaled(64, width)
         init = normal_002
         layers: list[nn.Module] = []

@@ -23,6 +23,7 @@ from maskforge.models.common import (
     conv,
     linear,
     num_doublings,
+    record_size,
     scaled,
     xavier_uniform,
 )
@@ -118,11 +119,7 @@ class SNGANDiscriminator(nn.Module):
 
     def __init__(self, resolution: int = 32, width: float = 1.0, channels: int = 3) -> None:
         super().__init__()
-        name = type(self).__name__
-        self.resolution = check_resolution(resolution, name)
-        self.width = check_width(width, name)
-        self.n_classes = 0
-        self.channels = channels
+        record_size(self, resolution, width, 0, channels)
         df = scaled(128, width)
         init = xavier_uniform
         n_down = max(0, num_doublings(resolution) - 1)  # stop pooling at 8x8
