@@ -30,6 +30,7 @@ import torch
 from torch import nn
 
 from maskforge.errors import InvariantViolation, MaskMismatchError
+from maskforge.index_selection import gather
 from maskforge.mask import Mask
 from maskforge.protocols import SparsityContext
 
@@ -222,12 +223,12 @@ class SparseEngine:
         grows = {n: grow.flat_indices(n) for n in names}
         before = {n: old[n].reshape(-1) for n in names}
         if self.check_invariants:
-            bad = [n for n in names if drops[n].numel() and not bool(_gather(before[n], drops[n]).all())]
+            bad = [n for n in names if drops[n].numel() and not bool(gather(before[n], drops[n]).all())]
             if bad:
                 raise InvariantViolation(drop_by, f"it dropped entries that were not active in {bad[:3]} (drop must be a subset of the mask)")
         after = {n: before[n].clone().index_fill_(0, drops[n], False) for n in names}
         if self.check_invariants:
-            bad = [n for n in names if grows[n].numel() and bool(_gather(after[n], grows[n]).any())]
+            bad = [n for n in names if grows[n].numel() and bool(gather(after[n], grows[n]).any())]
             if bad:
                 raise InvariantViolation(grow_by, f"it grew entries that were still active in {bad[:3]} (grow must be disjoint from the kept mask)")
         dropped = {n: drops[n].numel() for n in names}
@@ -245,7 +246,7 @@ class SparseEngine:
             raise InvariantViolation(grow_by, f"total nnz changed: dropped {sum(dropped.values())} but grew {sum(grown.values())}")
 
         # The active indices of the new mask, where the old mask knew them: survivors + grown.
-        survivors = {n: old._index[n][_gather(after[n], old._index[n])] for n in names if n in old._index}
+        survivors = {n: old._index[n][gather(after[n], old._index[n])] for n in names if n in old._index}
         for n in names:
             after[n].index_fill_(0, grows[n], True)
         self._mask = self._derived_mask(old, after, grows, survivors, dropped, grown)
@@ -270,11 +271,11 @@ class SparseEngine:
     @staticmethod
     def _derived_mask(old: Mask, flat: dict, grows: dict, survivors: dict, dropped: dict, grown: dict) -> Mask:
         """The updated mask, with its counts (and active indices, where the old mask had them) known."""
-        new = Mask({n: flat[n].view(old[n].shape) for n in old})
         old_nnz = old.nnz()
-        new._nnz = {n: old_nnz[n] - dropped[n] + grown[n] for n in old}
-        new._index = {n: torch.cat([kept, grows[n]]) for n, kept in survivors.items()}
-        return new
+        return Mask({n: flat[n].view(old[n].shape) for n in old})._known(
+            nnz={n: old_nnz[n] - dropped[n] + grown[n] for n in old},
+            index={n: torch.cat([kept, grows[n]]) for n, kept in survivors.items()},
+        )
 
     def _grow_ever_active(self, grows: dict) -> None:
         """``ever_active |= grow``, in place (the engine owns that mask; its count is updated
@@ -284,9 +285,9 @@ class SparseEngine:
         for n, t in ever.items():
             g = grows[n].to(t.device)
             if g.numel():
-                ever._nnz[n] = counts[n] + int(g.numel() - torch.count_nonzero(_gather(t.reshape(-1), g)))
+                counts[n] += int(g.numel() - torch.count_nonzero(gather(t.reshape(-1), g)))
                 _fill_at(t, g, True)
-        ever._index.clear()
+        ever._known(nnz=counts, index={})
 
     def set_mask(self, new: Mask, *, component: str = "set_mask", step: int = 0, zero_grown: bool = True) -> MaskUpdateStats:
         """Replace the mask outright (any nnz change allowed), e.g. after a pruning round."""
@@ -352,8 +353,3 @@ def _fill_at(tensor: torch.Tensor, index: torch.Tensor, value: float) -> None:
     else:  # e.g. channels_last: go through a boolean mask of the logical shape
         where = torch.zeros(tensor.numel(), dtype=torch.bool, device=tensor.device).index_fill_(0, index, True)
         tensor.masked_fill_(where.view(tensor.shape), value)
-
-
-def _gather(flat: torch.Tensor, index: torch.Tensor) -> torch.Tensor:
-    """``flat[index]`` for a 1-D tensor (``index_select``: about twice as fast as indexing on a CPU)."""
-    return torch.index_select(flat, 0, index)

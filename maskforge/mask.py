@@ -142,6 +142,15 @@ class Mask(Mapping[str, torch.Tensor]):
                     raise ValueError(f"indices of {name!r} repeat an entry; each active entry must be listed once")
         return mask
 
+    def _known(self, nnz: Mapping[str, int] | None = None, index: Mapping[str, torch.Tensor] | None = None) -> Mask:
+        """Record counts / active indices the caller already knows (the engine, after an update
+        it made itself, or after changing its own ever-active mask in place); returns ``self``."""
+        if nnz is not None:
+            self._nnz.update(nnz)
+        if index is not None:
+            self._index = dict(index)
+        return self
+
     def flat_indices(self, name: str) -> torch.Tensor:
         """Flat indices of the active entries of ``name`` (1-D int64, each once, order unspecified).
 
