@@ -11,7 +11,9 @@ What it does, and when:
   anything (drop ⊆ old, grow ∩ kept = ∅, exact counts, nnz preserved), raising
   :class:`~maskforge.errors.InvariantViolation` naming the component that broke a rule; then
   zeroes grown weights, sets dropped weights to exactly +0.0 and resets the optimizer state of
-  both. It works on the flat indices of the changed entries (a few percent of each tensor), so
+  both (a drop built by :meth:`Mask.from_positions <maskforge.mask.Mask.from_positions>` from the
+  current mask, as the built-in pruners return, is a subset by construction and skips that
+  lookup). It works on the flat indices of the changed entries (a few percent of each tensor), so
   an update costs no full pass over the weights; :meth:`SparseEngine.verify` checks every
   entry of every weight and optimizer state when you want the whole picture.
 
@@ -222,7 +224,10 @@ class SparseEngine:
         drops = {n: drop.flat_indices(n) for n in names}
         grows = {n: grow.flat_indices(n) for n in names}
         before = {n: old[n].reshape(-1) for n in names}
-        if self.check_invariants:
+        # A drop built from the old mask's index (Mask.from_positions, as the built-in pruners do)
+        # is a subset of it by construction, and says where its entries sit in that index.
+        positions = drop._positions_in(old)
+        if self.check_invariants and positions is None:
             bad = [n for n in names if drops[n].numel() and not bool(gather(before[n], drops[n]).all())]
             if bad:
                 raise InvariantViolation(drop_by, f"it dropped entries that were not active in {bad[:3]} (drop must be a subset of the mask)")
@@ -245,11 +250,12 @@ class SparseEngine:
         elif preserve == "total" and sum(dropped.values()) != sum(grown.values()):
             raise InvariantViolation(grow_by, f"total nnz changed: dropped {sum(dropped.values())} but grew {sum(grown.values())}")
 
-        # The active indices of the new mask, where the old mask knew them: survivors + grown.
-        survivors = {n: old._index[n][gather(after[n], old._index[n])] for n in names if n in old._index}
+        index = self._updated_index(old, after, grows, positions)
         for n in names:
             after[n].index_fill_(0, grows[n], True)
-        self._mask = self._derived_mask(old, after, grows, survivors, dropped, grown)
+        old_nnz = old.nnz()
+        self._mask = Mask({n: after[n].view(old[n].shape) for n in names})._known(
+            nnz={n: old_nnz[n] - dropped[n] + grown[n] for n in names}, index=index)
         self._grow_ever_active(grows)
         for fmask, n in zip(self._float_masks, names):
             fmask.view(-1).index_fill_(0, drops[n], 0.0).index_fill_(0, grows[n], 1.0)
@@ -269,13 +275,20 @@ class SparseEngine:
         )
 
     @staticmethod
-    def _derived_mask(old: Mask, flat: dict, grows: dict, survivors: dict, dropped: dict, grown: dict) -> Mask:
-        """The updated mask, with its counts (and active indices, where the old mask had them) known."""
-        old_nnz = old.nnz()
-        return Mask({n: flat[n].view(old[n].shape) for n in old})._known(
-            nnz={n: old_nnz[n] - dropped[n] + grown[n] for n in old},
-            index={n: torch.cat([kept, grows[n]]) for n, kept in survivors.items()},
-        )
+    def _updated_index(old: Mask, kept: dict, grows: dict, positions: dict | None) -> dict:
+        """The active indices of the new mask, for the tensors whose old ones were known.
+
+        With the drop's positions in the old index and as many grown as dropped, the grown
+        indices simply take the dropped ones' places; otherwise the survivors are looked up in
+        ``kept`` (the old mask after the drop) and the grown ones appended.
+        """
+        index = {}
+        for n, old_index in old._index.items():
+            if positions is not None and positions[n].numel() == grows[n].numel():
+                index[n] = old_index.clone().index_copy_(0, positions[n], grows[n])
+            else:
+                index[n] = torch.cat([old_index[gather(kept[n], old_index)], grows[n]])
+        return index
 
     def _grow_ever_active(self, grows: dict) -> None:
         """``ever_active |= grow``, in place (the engine owns that mask; its count is updated

@@ -14,6 +14,9 @@ chosen, exactly ``k`` chosen — but return the chosen positions instead of full
 * :func:`best_positions` is the exact core both use.
 
 Both can read ``|x|`` from a signed tensor ``x`` (``magnitude=True``) without materialising it.
+:func:`select_positions_at` answers with positions in the given index instead (for
+:meth:`Mask.from_positions <maskforge.mask.Mask.from_positions>`); :func:`positions_where` is the
+compaction (``nonzero``) they all use, branch-free through numpy for dense flags on a CPU.
 Large inputs are bracketed from a seeded random sample as in :mod:`maskforge.selection`; when a
 bracket misses, the exact answer is computed from all eligible entries, so the result never
 depends on the sample — only the time.
@@ -24,6 +27,7 @@ from __future__ import annotations
 import math
 from collections.abc import Mapping, Sequence
 
+import numpy as np
 import torch
 
 #: Inputs with fewer entries than this are resolved directly (no sampling).
@@ -31,6 +35,21 @@ SMALL = 1 << 12
 #: Entries per step of :func:`select_outside`'s pass on a CPU (its temporaries stay in cache).
 CHUNK = 1 << 18
 _SEED = 0x1D5E1
+
+
+def positions_where(flags: torch.Tensor, count: int | None = None) -> torch.Tensor:
+    """``flags.nonzero()`` of a 1-D bool tensor as a 1-D int64 tensor, in increasing order.
+
+    On a CPU, when at least a quarter of the flags are set (``count``, if known, saves counting
+    them), this asks numpy, whose branch-free compaction is about three times faster there than
+    ``torch.nonzero``; sparser flags, and every other device, use ``torch.nonzero``.
+    """
+    if flags.device.type == "cpu" and flags.numel() >= SMALL and flags.is_contiguous():
+        if count is None:
+            count = int(torch.count_nonzero(flags))
+        if 4 * count >= flags.numel():
+            return torch.from_numpy(np.flatnonzero(flags.numpy()))
+    return flags.nonzero().squeeze(1)
 
 
 def best_positions(values: torch.Tensor, keys: torch.Tensor, k: int, *, largest: bool) -> torch.Tensor:
@@ -42,7 +61,7 @@ def best_positions(values: torch.Tensor, keys: torch.Tensor, k: int, *, largest:
     m = values.numel()
     nan = torch.isnan(values)
     if bool(nan.any()):
-        valid = (~nan).nonzero().squeeze(1)
+        valid = positions_where(~nan)
         if valid.numel() < k:
             raise ValueError(
                 f"cannot select {k} entries: only {valid.numel()} of {m} scores are not NaN; "
@@ -59,7 +78,8 @@ def best_positions(values: torch.Tensor, keys: torch.Tensor, k: int, *, largest:
         # Fewer to leave out than to take: find the m - k worst (the best with the order reversed:
         # value the other way, higher key first) and return every other position, in order.
         worst = best_positions(values, -keys, m - k, largest=not largest)
-        return torch.ones(m, dtype=torch.bool, device=values.device).index_fill_(0, worst, False).nonzero().squeeze(1)
+        kept = torch.ones(m, dtype=torch.bool, device=values.device).index_fill_(0, worst, False)
+        return positions_where(kept, k)
     if m >= SMALL:
         bracket = _bracket(values, k, largest)
         if bracket is not None:
@@ -74,7 +94,7 @@ def best_positions(values: torch.Tensor, keys: torch.Tensor, k: int, *, largest:
             cand_pos = cand.nonzero().squeeze(1)
             if n_sure <= k <= n_sure + cand_pos.numel():
                 chosen = gather(cand_pos, _resolve(gather(values, cand_pos), gather(keys, cand_pos), k - n_sure, largest))
-                return chosen if sure is None else torch.cat([sure.nonzero().squeeze(1), chosen])
+                return chosen if sure is None else torch.cat([positions_where(sure, n_sure), chosen])
     return _resolve(values, keys, k, largest)
 
 
@@ -90,7 +110,7 @@ def _resolve(values: torch.Tensor, keys: torch.Tensor, need: int, largest: bool)
         threshold = low
     else:
         threshold = torch.kthvalue(values, m - need + 1 if largest else need).values
-    better = (torch.gt if largest else torch.lt)(values, threshold).nonzero().squeeze(1)
+    better = positions_where((torch.gt if largest else torch.lt)(values, threshold))
     missing = need - better.numel()
     if missing == 0:
         return better
@@ -160,28 +180,38 @@ def select_at(
     Scores are ``sources`` (or their absolute values with ``magnitude=True``). Returns the chosen
     flat indices per tensor, in no particular order.
     """
+    chosen = select_positions_at(sources, index, count, largest=largest, magnitude=magnitude)
+    return {n: gather(index[n], chosen[n]) for n in chosen}
+
+
+def select_positions_at(
+    sources: Mapping[str, torch.Tensor],
+    index: Mapping[str, torch.Tensor],
+    count: Mapping[str, int] | int,
+    *,
+    largest: bool,
+    magnitude: bool = False,
+) -> dict[str, torch.Tensor]:
+    """:func:`select_at`, answered with *positions* into ``index[name]`` instead of flat indices
+    (what :meth:`Mask.from_positions <maskforge.mask.Mask.from_positions>` takes)."""
     names = list(sources)
     if isinstance(count, Mapping):
-        out = {}
-        for n in names:
-            idx = index[n]
-            out[n] = gather(idx, best_positions(_values(sources[n], idx, magnitude), idx, int(count[n]), largest=largest))
-        return out
+        return {n: best_positions(_values(sources[n], index[n], magnitude), index[n], int(count[n]), largest=largest)
+                for n in names}
     values = torch.cat([_values(sources[n], index[n], magnitude) for n in names])
     parts, offset = [], 0
     for n in names:
         parts.append(index[n] + offset)
         offset += sources[n].numel()
-    keys = torch.cat(parts)
-    chosen = gather(keys, best_positions(values, keys, int(count), largest=largest))
-    return _split_keys(chosen, names, [sources[n].numel() for n in names])
+    chosen = best_positions(values, torch.cat(parts), int(count), largest=largest)
+    return _split_positions(chosen, names, [index[n].numel() for n in names])
 
 
-def _split_keys(keys: torch.Tensor, names: Sequence[str], sizes: Sequence[int]) -> dict[str, torch.Tensor]:
-    """Global keys (offset + flat index) back to per-tensor flat indices."""
+def _split_positions(positions: torch.Tensor, names: Sequence[str], sizes: Sequence[int]) -> dict[str, torch.Tensor]:
+    """Positions in a concatenation (of ``sizes`` entries per name) back to positions per name."""
     out, offset = {}, 0
     for n, size in zip(names, sizes):
-        inside = keys[(keys >= offset) & (keys < offset + size)]
+        inside = positions[(positions >= offset) & (positions < offset + size)]
         out[n] = inside - offset
         offset += size
     return out
@@ -212,7 +242,7 @@ def select_outside(
         candidates = _candidates(flats, masks, group, k, largest, magnitude)
         if candidates is None:  # the bracket missed (or there is nothing to gain): use all eligible entries
             candidates = {n: (torch.arange(flats[n].numel(), device=flats[n].device) if masks[n] is None
-                              else (~masks[n]).nonzero().squeeze(1)) for n in group}
+                              else positions_where(~masks[n])) for n in group}
         out.update(select_at({n: flats[n] for n in group}, candidates, k if len(group) > 1 else {group[0]: k},
                              largest=largest, magnitude=magnitude))
     return out
@@ -276,7 +306,7 @@ def _candidates(
             pieces.append(at + start if start else at)
         at = torch.cat(pieces) if len(pieces) > 2 else pieces[-1]
         if masks[n] is not None:
-            at = at[~gather(masks[n], at)]
+            at = gather(at, positions_where(~gather(masks[n], at)))
         found[n] = at
         n_found += at.numel()
     return found if n_found >= k else None

@@ -69,7 +69,7 @@ class Mask(Mapping[str, torch.Tensor]):
         (0, {'w': 0.6666666666666666})
     """
 
-    __slots__ = ("_dense", "_index", "_nnz", "_shapes")
+    __slots__ = ("_dense", "_index", "_nnz", "_shapes", "_subset_of")
 
     def __init__(self, tensors: Mapping[str, torch.Tensor]):
         checked: dict[str, torch.Tensor] = {}
@@ -86,6 +86,8 @@ class Mask(Mapping[str, torch.Tensor]):
         # Caches, valid because a Mask's tensors are never modified after construction.
         self._index: dict[str, torch.Tensor] = {}
         self._nnz: dict[str, int] = {}
+        # (parent, positions) when built by from_positions: a known subset of ``parent``.
+        self._subset_of: tuple[Mask, dict[str, torch.Tensor]] | None = None
 
     @property
     def _tensors(self) -> dict[str, torch.Tensor]:
@@ -141,6 +143,41 @@ class Mask(Mapping[str, torch.Tensor]):
                 if int(torch.count_nonzero(tensor)) != mask._nnz[name]:
                     raise ValueError(f"indices of {name!r} repeat an entry; each active entry must be listed once")
         return mask
+
+    @classmethod
+    def from_positions(cls, parent: Mask, positions: Mapping[str, torch.Tensor], *, assume_unique: bool = False) -> Mask:
+        """The sub-mask of ``parent`` made of the entries at ``positions[name]`` of
+        ``parent.flat_indices(name)`` (positions into that index, not flat indices).
+
+        A pruner that ranks the active entries knows where its choices sit in the index; a mask
+        built this way is a subset of ``parent`` by construction, and the engine uses the
+        positions to update the active index without searching it. Repeated positions raise
+        ``ValueError`` unless ``assume_unique``.
+        """
+        if positions.keys() != parent.keys():
+            raise MaskMismatchError(
+                f"positions cover {sorted(positions)} but the mask covers {sorted(parent)}; give positions for every name"
+            )
+        indices = {}
+        for name in parent:
+            pos = positions[name]
+            if not isinstance(pos, torch.Tensor) or pos.dtype != torch.long or pos.dim() != 1:
+                kind = getattr(pos, "dtype", type(pos).__name__)
+                raise TypeError(f"positions of {name!r} must be a 1-D int64 tensor, got {kind} with shape {tuple(getattr(pos, 'shape', ()))}")
+            index = parent.flat_indices(name)
+            if pos.numel() and (int(pos.min()) < 0 or int(pos.max()) >= index.numel()):
+                raise IndexError(f"positions of {name!r} must be in [0, {index.numel()}) (the active entries of the parent mask)")
+            indices[name] = torch.index_select(index, 0, pos.to(index.device))
+        mask = cls.from_indices(indices, parent, assume_unique=assume_unique)
+        mask._subset_of = (parent, {n: p.to(indices[n].device) for n, p in positions.items()})
+        return mask
+
+    def _positions_in(self, parent: Mask) -> dict[str, torch.Tensor] | None:
+        """The positions in ``parent``'s active index this mask was built from (see
+        :meth:`from_positions`), or None when it was not built from ``parent``."""
+        if self._subset_of is not None and self._subset_of[0] is parent:
+            return self._subset_of[1]
+        return None
 
     def _known(self, nnz: Mapping[str, int] | None = None, index: Mapping[str, torch.Tensor] | None = None) -> Mask:
         """Record counts / active indices the caller already knows (the engine, after an update
@@ -377,7 +414,11 @@ class Mask(Mapping[str, torch.Tensor]):
         return self._rebuilt(lambda t: t.clone())
 
     def to(self, device: torch.device | str) -> Mask:
-        """The mask on another device."""
+        """The mask on another device (itself when it is there already: masks are read-only)."""
+        device = torch.device(device)
+        held = list(self._index.values()) + (list(self._dense.values()) if self._dense is not None else [])
+        if held and all(t.device == device for t in held):
+            return self
         return self._rebuilt(lambda t: t.to(device))
 
     def _rebuilt(self, fn: Callable[[torch.Tensor], torch.Tensor]) -> Mask:

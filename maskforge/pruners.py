@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import attrs
 
-from maskforge.index_selection import select_at
+from maskforge.index_selection import select_positions_at
 from maskforge.mask import Mask
 from maskforge.protocols import Count, Score, SparsityContext
 from maskforge.scores import MagnitudeScore, RandomScore, score_sources
@@ -23,11 +23,12 @@ class ScorePruner:
 
     def drop(self, ctx: SparsityContext, count: Count) -> Mask:
         # Only the active entries are ranked: their flat indices are known to the mask, so the
-        # scores are read at those positions alone.
+        # scores are read at those positions alone. The answer keeps where the dropped entries sit
+        # in the mask's index (the engine updates the index there).
         sources, magnitude = score_sources(self.score, ctx)
         active = {n: ctx.mask.flat_indices(n) for n in ctx.mask}
-        chosen = select_at(sources, active, count, largest=False, magnitude=magnitude)
-        return Mask.from_indices(chosen, ctx.mask, assume_unique=True)
+        chosen = select_positions_at(sources, active, count, largest=False, magnitude=magnitude)
+        return Mask.from_positions(ctx.mask, chosen, assume_unique=True)
 
 
 def magnitude_pruner() -> ScorePruner:

@@ -170,3 +170,54 @@ def test_updates_of_channels_last_weights_equal_those_of_contiguous_weights(seed
         for model in (plain, packed):
             weight = dict(model.named_parameters())[name].detach()
             assert not weight[inactive].signbit().any() and not weight[inactive].any()
+
+
+@given(shapes=shape_maps(), seed=seeds, density=st.floats(0.1, 0.9), share=st.floats(0.0, 1.0), same_counts=st.booleans())
+def test_a_drop_given_by_positions_updates_the_mask_and_index_like_one_given_by_indices(shapes, seed, density, share, same_counts):
+    """The engine's fast path (a drop that knows its positions in the mask's index) and its general
+    path give the same mask, the same set of active indices and the same weights."""
+    def build():
+        model = ShapeModel(shapes, seed)
+        opt = torch.optim.Adam(model.parameters(), lr=1e-2)
+        engine = SparseEngine(model, random_mask({n: p.shape for n, p in model.named_parameters()}, density, seed), opt)
+        model().backward()
+        opt.step()  # Adam state to reset
+        return model, engine
+
+    (fast_model, fast), (plain_model, plain) = build(), build()
+    gen = torch.Generator().manual_seed(seed)
+    old = fast.mask
+    positions = {n: torch.randperm(old.nnz()[n], generator=gen)[: round(share * old.nnz()[n])] for n in old}
+    by_positions = Mask.from_positions(old, positions)
+    by_indices = Mask.from_indices({n: by_positions.flat_indices(n).clone() for n in old}, old, assume_unique=True)
+    kept = old - by_indices
+    grow = {}
+    for n in old:
+        free = (~kept[n]).reshape(-1).nonzero().squeeze(1)
+        want = positions[n].numel() if same_counts else int(torch.randint(0, free.numel() + 1, (), generator=gen))
+        grow[n] = free[torch.randperm(free.numel(), generator=gen)[:want]]
+    grow = Mask.from_indices(grow, old, assume_unique=True)
+    preserve = "layer" if same_counts else "none"
+    fast.apply_update(by_positions, grow, preserve=preserve)
+    plain.apply_update(by_indices, grow, preserve=preserve)
+    assert fast.mask == plain.mask == (kept | grow)
+    for engine in (fast, plain):
+        engine.verify()
+        for n in engine.mask:
+            index = engine.mask.flat_indices(n)
+            assert index.unique().numel() == index.numel() == engine.mask.nnz()[n]
+            assert torch.equal(index.sort().values, engine.mask[n].reshape(-1).nonzero().squeeze(1))
+    for a, b in zip(fast_model.parameters(), plain_model.parameters()):
+        assert torch.equal(a, b)
+
+
+def test_a_drop_by_positions_in_an_older_mask_is_still_checked():
+    """Only a drop built from the engine's *current* mask skips the subset check."""
+    model = nn.Linear(4, 3, bias=False)
+    engine = SparseEngine(model, Mask({"weight": torch.eye(3, 4, dtype=torch.bool)}))
+    stale = engine.mask
+    engine.set_mask(Mask({"weight": torch.tensor([[False, True, False, False]] * 3)}))
+    drop = Mask.from_positions(stale, {"weight": torch.tensor([0])})  # entry (0, 0): no longer active
+    none = Mask.zeros({"weight": (3, 4)})
+    with pytest.raises(InvariantViolation, match="not active"):
+        engine.apply_update(drop, none, preserve="none", component="stale pruner")

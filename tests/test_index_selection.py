@@ -172,6 +172,42 @@ def test_from_indices_errors_are_clear():
         Mask.from_indices({"v": torch.tensor([0])}, like)
 
 
+@given(seed=seeds, n=st.integers(1, 400), share=st.floats(0.0, 1.0), pick=st.floats(0.0, 1.0))
+def test_masks_from_positions_are_the_parents_entries_at_those_positions(seed, n, share, pick):
+    gen = torch.Generator().manual_seed(seed)
+    dense = region_for(n, share, seed).reshape(-1, 1)
+    index = dense.reshape(-1).nonzero().squeeze(1)
+    parent = Mask.from_indices({"w": index[torch.randperm(index.numel(), generator=gen)]}, {"w": dense}, assume_unique=True)
+    positions = torch.randperm(index.numel(), generator=gen)[: round(pick * index.numel())]
+    sub = Mask.from_positions(parent, {"w": positions})
+    expected = torch.index_select(parent.flat_indices("w"), 0, positions)
+    assert sub == Mask.from_indices({"w": expected}, parent) and sub.issubset(parent)
+    assert torch.equal(sub._positions_in(parent)["w"], positions)
+    assert sub._positions_in(Mask({"w": dense})) is None  # an equal mask is not the parent
+    assert sub.to("cpu") is sub  # already there: the same (read-only) mask, positions kept
+
+
+def test_from_positions_errors_are_clear():
+    parent = Mask({"w": torch.tensor([[True, False, True], [False, True, False]])})
+    with pytest.raises(ValueError, match="repeat an entry"):
+        Mask.from_positions(parent, {"w": torch.tensor([1, 1])})
+    with pytest.raises(TypeError, match="1-D int64"):
+        Mask.from_positions(parent, {"w": torch.tensor([0.0])})
+    with pytest.raises(IndexError, match=r"\[0, 3\)"):
+        Mask.from_positions(parent, {"w": torch.tensor([3])})
+    with pytest.raises(Exception, match="give positions for every name"):
+        Mask.from_positions(parent, {"v": torch.tensor([0])})
+
+
+@given(n=st.integers(0, 3000), share=st.sampled_from([0.0, 0.001, 0.05, 0.3, 0.8, 1.0]), seed=seeds,
+       hint=st.booleans(), small=st.sampled_from([1, 1 << 12]))
+def test_positions_where_equals_nonzero_at_every_density(n, share, seed, hint, small):
+    flags = torch.rand(n, generator=torch.Generator().manual_seed(seed)) < share
+    with thresholds(small, 1 << 18):  # small=1: the numpy compaction for any dense-enough flags
+        got = ix.positions_where(flags, int(flags.sum()) if hint else None)
+    assert got.dtype == torch.long and torch.equal(got, flags.nonzero().squeeze(1))
+
+
 # -- the built-in pruners and growers -------------------------------------------------------------
 
 
