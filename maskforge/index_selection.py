@@ -91,7 +91,7 @@ def best_positions(values: torch.Tensor, keys: torch.Tensor, k: int, *, largest:
             cand = reaches(values, inner) if inner is not None else torch.ones_like(values, dtype=torch.bool)
             if sure is not None:
                 cand.logical_xor_(sure)  # sure entries also reach inner: this removes them
-            cand_pos = cand.nonzero().squeeze(1)
+            cand_pos = positions_where(cand)
             if n_sure <= k <= n_sure + cand_pos.numel():
                 chosen = gather(cand_pos, _resolve(gather(values, cand_pos), gather(keys, cand_pos), k - n_sure, largest))
                 return chosen if sure is None else torch.cat([positions_where(sure, n_sure), chosen])
@@ -114,7 +114,7 @@ def _resolve(values: torch.Tensor, keys: torch.Tensor, need: int, largest: bool)
     missing = need - better.numel()
     if missing == 0:
         return better
-    tied = (values == threshold).nonzero().squeeze(1)
+    tied = positions_where(values == threshold)
     if tied.numel() > missing:  # the `missing` lowest keys among the tied (keys are distinct)
         tied_keys = gather(keys, tied)
         tied = tied[tied_keys <= torch.kthvalue(tied_keys, missing).values]
