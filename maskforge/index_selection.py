@@ -15,8 +15,8 @@ chosen, exactly ``k`` chosen — but return the chosen positions instead of full
 
 Both can read ``|x|`` from a signed tensor ``x`` (``magnitude=True``) without materialising it.
 :func:`select_positions_at` answers with positions in the given index instead (for
-:meth:`Mask.from_positions <maskforge.mask.Mask.from_positions>`); :func:`positions_where` is the
-compaction (``nonzero``) they all use, branch-free through numpy for dense flags on a CPU.
+:meth:`Mask.from_positions <maskforge.mask.Mask.from_positions>`). Every compaction (``nonzero``)
+goes through :func:`maskforge.compaction.positions_where`.
 Large inputs are bracketed from a seeded random sample as in :mod:`maskforge.selection`; when a
 bracket misses, the exact answer is computed from all eligible entries, so the result never
 depends on the sample — only the time.
@@ -27,29 +27,15 @@ from __future__ import annotations
 import math
 from collections.abc import Mapping, Sequence
 
-import numpy as np
 import torch
+
+from maskforge.compaction import positions_where
 
 #: Inputs with fewer entries than this are resolved directly (no sampling).
 SMALL = 1 << 12
 #: Entries per step of :func:`select_outside`'s pass on a CPU (its temporaries stay in cache).
 CHUNK = 1 << 18
 _SEED = 0x1D5E1
-
-
-def positions_where(flags: torch.Tensor, count: int | None = None) -> torch.Tensor:
-    """``flags.nonzero()`` of a 1-D bool tensor as a 1-D int64 tensor, in increasing order.
-
-    On a CPU, when at least a quarter of the flags are set (``count``, if known, saves counting
-    them), this asks numpy, whose branch-free compaction is about three times faster there than
-    ``torch.nonzero``; sparser flags, and every other device, use ``torch.nonzero``.
-    """
-    if flags.device.type == "cpu" and flags.numel() >= SMALL and flags.is_contiguous():
-        if count is None:
-            count = int(torch.count_nonzero(flags))
-        if 4 * count >= flags.numel():
-            return torch.from_numpy(np.flatnonzero(flags.numpy()))
-    return flags.nonzero().squeeze(1)
 
 
 def best_positions(values: torch.Tensor, keys: torch.Tensor, k: int, *, largest: bool) -> torch.Tensor:
@@ -79,7 +65,7 @@ def best_positions(values: torch.Tensor, keys: torch.Tensor, k: int, *, largest:
         # value the other way, higher key first) and return every other position, in order.
         worst = best_positions(values, -keys, m - k, largest=not largest)
         kept = torch.ones(m, dtype=torch.bool, device=values.device).index_fill_(0, worst, False)
-        return positions_where(kept, k)
+        return positions_where(kept)
     if m >= SMALL:
         bracket = _bracket(values, k, largest)
         if bracket is not None:
@@ -94,7 +80,7 @@ def best_positions(values: torch.Tensor, keys: torch.Tensor, k: int, *, largest:
             cand_pos = positions_where(cand)
             if n_sure <= k <= n_sure + cand_pos.numel():
                 chosen = gather(cand_pos, _resolve(gather(values, cand_pos), gather(keys, cand_pos), k - n_sure, largest))
-                return chosen if sure is None else torch.cat([positions_where(sure, n_sure), chosen])
+                return chosen if sure is None else torch.cat([positions_where(sure), chosen])
     return _resolve(values, keys, k, largest)
 
 
@@ -292,19 +278,17 @@ def _candidates(
     chunk = CHUNK if device.type == "cpu" else max(flats[n].numel() for n in group)
     longest = max(flats[n].numel() for n in group)
     scratch = torch.empty(min(chunk, longest), dtype=flats[group[0]].dtype, device=device) if magnitude else None
-    hits = torch.empty(min(chunk, longest), dtype=torch.bool, device=device)
+    hits = torch.empty(longest, dtype=torch.bool, device=device)  # reused: one compaction per tensor
     found, n_found = {}, 0
     for n in group:
         f, size = flats[n], flats[n].numel()
-        pieces = [torch.empty(0, dtype=torch.long, device=device)]
         for start in range(0, size, chunk):
             piece = f[start : start + chunk]
             width = piece.numel()
             if magnitude:
                 piece = torch.abs(piece, out=scratch[:width])
-            at = reaches(piece, inner, out=hits[:width]).nonzero().squeeze(1)
-            pieces.append(at + start if start else at)
-        at = torch.cat(pieces) if len(pieces) > 2 else pieces[-1]
+            reaches(piece, inner, out=hits[start : start + width])
+        at = positions_where(hits[:size])
         if masks[n] is not None:
             at = gather(at, positions_where(~gather(masks[n], at)))
         found[n] = at

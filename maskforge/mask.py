@@ -25,6 +25,7 @@ from collections.abc import Callable, Iterable, Iterator, Mapping
 import torch
 from torch import nn
 
+from maskforge.compaction import positions_where
 from maskforge.errors import MaskMismatchError
 from maskforge.packing import pack_bits, unpack_bits
 
@@ -197,7 +198,7 @@ class Mask(Mapping[str, torch.Tensor]):
         """
         index = self._index.get(name)
         if index is None:
-            index = self._tensors[name].reshape(-1).nonzero().squeeze(1)
+            index = positions_where(self._tensors[name].reshape(-1))
             self._index[name] = index
             self._nnz[name] = index.numel()
         return index

@@ -199,15 +199,6 @@ def test_from_positions_errors_are_clear():
         Mask.from_positions(parent, {"v": torch.tensor([0])})
 
 
-@given(n=st.integers(0, 3000), share=st.sampled_from([0.0, 0.001, 0.05, 0.3, 0.8, 1.0]), seed=seeds,
-       hint=st.booleans(), small=st.sampled_from([1, 1 << 12]))
-def test_positions_where_equals_nonzero_at_every_density(n, share, seed, hint, small):
-    flags = torch.rand(n, generator=torch.Generator().manual_seed(seed)) < share
-    with thresholds(small, 1 << 18):  # small=1: the numpy compaction for any dense-enough flags
-        got = ix.positions_where(flags, int(flags.sum()) if hint else None)
-    assert got.dtype == torch.long and torch.equal(got, flags.nonzero().squeeze(1))
-
-
 # -- the built-in pruners and growers -------------------------------------------------------------
 
 
