@@ -66,7 +66,7 @@ def load(path: Path | str, map_location: str | torch.device = "cpu") -> Any:
         raise CheckpointError(f"checkpoint {path} does not exist; pass the path of a .pt file a run wrote")
     try:
         wrapper = torch.load(path, map_location="cpu", weights_only=True)
-    except Exception as err:
+    except Exception as err:  # noqa: BLE001 - a damaged file makes torch.load raise many types; reraised with the reason
         reason = str(err).splitlines()[0][:120] if str(err) else type(err).__name__
         raise CheckpointError(
             f"checkpoint {path} cannot be read: it is truncated, corrupted or not a checkpoint ({reason}); "

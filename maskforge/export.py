@@ -68,7 +68,7 @@ def load_generator(path: Path | str, plugins: Plugins | None = None) -> tuple[nn
         try:
             shapes.n_classes = (plugins or get_plugins()).create("dataset", d.name, root=d.root, resolution=d.resolution,
                                                                    channels=d.channels).n_classes
-        except Exception:
+        except Exception:  # noqa: BLE001, S110 - any plugin's dataset may be absent here; it only refines the default of 10 classes
             pass
     model = build_model(recipe.generator, plugins or get_plugins(), shapes)
     model.load_state_dict(expand_state_dict(state["generator"]))

@@ -8,9 +8,9 @@ from pathlib import Path
 from rich.table import Table
 
 from maskforge import flops
-from maskforge.plugin_manager import Plugins
 from maskforge.checkpoint import load
 from maskforge.export import is_export, load_generator
+from maskforge.plugin_manager import Plugins
 from maskforge.runs.restore import load_run
 
 
@@ -51,7 +51,7 @@ def inspect_checkpoint(path: Path | str, plugins: Plugins | None = None) -> dict
         cost = flops.GANCost(g["dense_flops"], g["sparse_flops"], d["dense_flops"], d["sparse_flops"])
         t = run.recipe.train
         strategy = run.g_strategy
-        kwargs = dict(steps=t.steps, batch_g=t.batch_size, batch_d=t.d_batch_size or t.batch_size, d_steps=t.d_steps)
+        kwargs = {"steps": t.steps, "batch_g": t.batch_size, "batch_d": t.d_batch_size or t.batch_size, "d_steps": t.d_steps}
         update_every = getattr(strategy, "update_every", None) if getattr(strategy, "explore", False) else None
         sparse_total = flops.gan_training_flops(cost, g_density_rounds=flops.strategy_rounds(strategy), update_every=update_every, **kwargs)
         dense_total = flops.gan_training_flops(cost, dense=True, **kwargs)
@@ -77,9 +77,11 @@ def layer_table(report: dict, network: str) -> Table:
 def summary_lines(report: dict) -> list[str]:
     g = report["networks"]["G"]
     lines = [
-        f"testing FLOPs per image: {report['testing_flops'] / 1e9:.4f} GFLOPs = {report['testing_flops_ratio']:.3f}x dense "
-        f"({g['dense_flops'] / 1e9:.3f} GFLOPs); G parameter density {g['param_density']:.3f} "
-        "(STU-GAN Table 2 reports testing FLOPs as this density)",
+        (
+            f"testing FLOPs per image: {report['testing_flops'] / 1e9:.4f} GFLOPs = {report['testing_flops_ratio']:.3f}x dense "
+            f"({g['dense_flops'] / 1e9:.3f} GFLOPs); G parameter density {g['param_density']:.3f} "
+            "(STU-GAN Table 2 reports testing FLOPs as this density)"
+        ),
     ]
     if "training_flops" in report:
         lines.append(

@@ -15,9 +15,9 @@ from pathlib import Path
 import matplotlib
 
 matplotlib.use("Agg")
-import matplotlib.pyplot as plt  # noqa: E402
+import matplotlib.pyplot as plt
 
-from maskforge.mask import Mask  # noqa: E402
+from maskforge.mask import Mask
 
 
 def _records(run_dir: Path, event: str = "step") -> list[dict]:

@@ -127,7 +127,7 @@ def load_plugins(
         try:
             plugin = loader()
             manager.register(plugin, name=name)
-        except Exception as err:  # a broken third-party plugin must not take the tool down
+        except Exception as err:  # noqa: BLE001 - a broken third-party plugin must not take the tool down; reported with its name
             _fail(infos, name, source, version, "import", err, strict)
             continue
         hooks = sorted(h.name for h in manager.get_hookcallers(plugin) or [])
@@ -141,7 +141,7 @@ def load_plugins(
             impl.function(**{arg: scope for arg in impl.argnames})
         except DuplicateComponentError:
             raise
-        except Exception as err:
+        except Exception as err:  # noqa: BLE001 - a plugin's register hook may raise anything; reported with its name
             registry.unregister_plugin(impl.plugin_name)
             manager.unregister(name=impl.plugin_name)
             info = infos[impl.plugin_name]

@@ -20,7 +20,7 @@ engine checks every returned mask against these contracts and raises
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import Protocol, Union, runtime_checkable
+from typing import Protocol, runtime_checkable
 
 import attrs
 import torch
@@ -28,7 +28,7 @@ from torch import nn
 
 from maskforge.mask import Mask
 
-Count = Union[Mapping[str, int], int]
+Count = Mapping[str, int] | int
 """Per-parameter exact counts, or one global count (selection over all parameters together)."""
 
 

@@ -29,7 +29,7 @@ def torchrun(*args, timeout=300):
     env = {**os.environ, "MASKFORGE_QUIET": "1", "OMP_NUM_THREADS": "1", "PYTHONPATH": str(HERE.parent)}
     cmd = [sys.executable, "-m", "torch.distributed.run", "--nproc_per_node", "2", "--master_addr", "127.0.0.1",
            "--master_port", str(free_port()), *args]
-    return subprocess.run(cmd, capture_output=True, text=True, timeout=timeout, env=env)
+    return subprocess.run(cmd, capture_output=True, text=True, timeout=timeout, env=env, check=False)
 
 
 @pytest.mark.parametrize("strategy", ["stu_gan", "set"])

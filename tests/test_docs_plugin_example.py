@@ -15,7 +15,7 @@ DOC = Path(__file__).parents[1] / "docs" / "writing-a-plugin.md"
 
 
 def _example_source() -> str:
-    blocks = re.findall(r"```python\n(# file: noisy_grower.py\n.*?)```", DOC.read_text(), re.S)
+    blocks = re.findall(r"```python\n(# file: noisy_grower.py\n.*?)```", DOC.read_text(), re.DOTALL)
     assert len(blocks) == 1, "docs/writing-a-plugin.md must contain the noisy_grower.py example once"
     return blocks[0]
 

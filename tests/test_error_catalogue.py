@@ -50,13 +50,13 @@ def _recipe_file(tmp_path, text):
 
 
 def _truncate(run):
-    ckpt = sorted((run / "checkpoints").glob("*.pt"))[-1]
+    ckpt = max((run / "checkpoints").glob("*.pt"))
     ckpt.write_bytes(ckpt.read_bytes()[: ckpt.stat().st_size // 2])
     return run
 
 
 def _corrupt(run):
-    ckpt = sorted((run / "checkpoints").glob("*.pt"))[-1]
+    ckpt = max((run / "checkpoints").glob("*.pt"))
     data = bytearray(ckpt.read_bytes())
     data[len(data) // 2] ^= 0xFF
     ckpt.write_bytes(bytes(data))

@@ -27,7 +27,7 @@ def test_stu_digits_trains_a_sparse_conditional_generator_whose_digits_a_classif
     assert (out / "samples" / "final.png").stat().st_size > 1000
     assert len((out / "metrics.jsonl").read_text().splitlines()) >= 20
 
-    state = load(sorted((out / "checkpoints").glob("*.pt"))[-1])
+    state = load(max((out / "checkpoints").glob("*.pt")))
     recipe = load_recipe(RECIPE)
     data = get_plugins().create("dataset", "digits", resolution=16, channels=1)
     generator = build_model(recipe.generator, get_plugins(), data)

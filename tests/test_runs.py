@@ -58,7 +58,7 @@ def test_recipe_runs_a_few_steps_on_cpu_and_writes_its_outputs(recipe, tmp_path)
     assert (out / "samples" / "final.png").is_file() and (out / "samples" / "step_00000002.png").is_file()
     summary = json.loads((out / "summary.json").read_text())
     assert summary["steps"] == 3 * rounds
-    checkpoint = load(sorted((out / "checkpoints").glob("*.pt"))[-1])
+    checkpoint = load(max((out / "checkpoints").glob("*.pt")))
     assert checkpoint["progress"]["step"] == 3 * rounds and "G" in checkpoint and "g_strategy" in checkpoint
 
 
@@ -74,7 +74,7 @@ def test_pf_recipe_prunes_a_trained_checkpoint_by_global_magnitude(tmp_path):
     dense = tmp_path / "dense"
     base = shrink(resolution=16, channels=3, extra=["discriminator.options.width=0.0625"])
     assert run("static_biggan.py", dense, base + ["g_sparsity.options.density=1.0", "d_sparsity.options.density=1.0"]) == 0
-    ckpt = sorted((dense / "checkpoints").glob("*.pt"))[-1]
+    ckpt = max((dense / "checkpoints").glob("*.pt"))
     out = tmp_path / "pf"
     assert run("pf_biggan.py", out, base + [f"pretrained_g={ckpt}", f"pretrained_d={ckpt}"]) == 0
     assert json.loads((out / "summary.json").read_text())["g_density"] == pytest.approx(0.1, abs=0.01)
@@ -131,7 +131,7 @@ def test_edge_popup_run_leaves_generator_weights_untouched(tmp_path):
     out = tmp_path / "ep"
     assert run("ep_gfmn.py", out, SHRINK["ep_gfmn.py"]) == 0
     first = load(out / "checkpoints" / "checkpoint_00000002.pt")["G"]
-    last = load(sorted((out / "checkpoints").glob("*.pt"))[-1])["G"]
+    last = load(max((out / "checkpoints").glob("*.pt")))["G"]
     weights = [k for k in first if k.endswith("original")]
     scores = [k for k in first if k.endswith("scores")]
     assert weights and scores

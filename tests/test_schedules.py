@@ -38,6 +38,6 @@ def test_linear_and_constant():
 
 def test_cadence_fires_every_interval_inside_its_window():
     c = Cadence(every=5, start=0, stop=20)
-    assert [s for s in range(0, 30) if c.due(s)] == [5, 10, 15, 20]
+    assert [s for s in range(30) if c.due(s)] == [5, 10, 15, 20]
     with pytest.raises(ValueError, match=">= 1"):
         Cadence(every=0)

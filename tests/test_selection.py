@@ -1,5 +1,7 @@
 """Exact top-k / bottom-k: counts exact, ties by index, sampled path == sort path."""
 
+import math
+
 import pytest
 import torch
 from hypothesis import given
@@ -13,7 +15,7 @@ from maskforge.testing.strategies import seeds
 def reference(values: torch.Tensor, k: int, largest: bool) -> torch.Tensor:
     """Plain Python ranking: by value, then by index; NaN never chosen."""
     flat = values.reshape(-1).tolist()
-    order = sorted((i for i, v in enumerate(flat) if v == v), key=lambda i: (-flat[i] if largest else flat[i], i))
+    order = sorted((i for i, v in enumerate(flat) if not math.isnan(v)), key=lambda i: (-flat[i] if largest else flat[i], i))
     out = torch.zeros(len(flat), dtype=torch.bool)
     out[order[:k]] = True
     return out.reshape(values.shape)

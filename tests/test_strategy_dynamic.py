@@ -31,7 +31,7 @@ def test_fifty_updates_with_tied_scores_keep_every_invariant(shapes, seed, name,
         for i, p in enumerate(model.layers):
             p.grad = tied_tensor(p.shape, 3, seed + 7 * step + i)
         assert strategy.before_step(step) is not None
-        old, drop, grow, stats = spy.records[-1]
+        old, drop, grow, _stats = spy.records[-1]
         assert drop.issubset(old)
         assert grow.isdisjoint(old - drop)
         new = strategy.mask

@@ -1,5 +1,6 @@
 """edge_popup: exact k at every forward (local and global), frozen weights, learning scores."""
 
+import itertools
 import math
 
 import pytest
@@ -131,7 +132,7 @@ def test_gradual_schedule_moves_from_dense_to_the_target():
     train_single(model, strategy, lambda m, s: (densities.append(strategy.mask.total_density), regression_loss()(m, s))[1],
                  steps=30, make_optimizer=lambda p: torch.optim.Adam(p, lr=0.01))
     assert densities[0] > 0.8
-    assert all(a >= b - 1e-9 for a, b in zip(densities, densities[1:]))
+    assert all(a >= b - 1e-9 for a, b in itertools.pairwise(densities))
     assert densities[-1] == pytest.approx(0.1, abs=0.01)
 
 

@@ -83,7 +83,7 @@ def test_nnz_is_preserved_through_many_updates_and_grown_entries_start_at_zero(s
 
 def test_exploration_rate_counts_entries_ever_active():
     shapes = {"layers.0": (20, 20)}
-    model, engine, opt = tied_setup(shapes, 0, 0.1, levels=1000)
+    model, engine, _opt = tied_setup(shapes, 0, 0.1, levels=1000)
     before = engine.exploration_rate
     assert before == engine.mask.total_density
     for step in range(1, 4):

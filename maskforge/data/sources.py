@@ -131,7 +131,7 @@ def lsun(root: str = "", resolution: int = 64, channels: int = 3, download: bool
     path = _root(root, "LSUN", "")
     try:
         ds = LSUN(str(path), classes=[classes], transform=_transform(resolution))
-    except Exception as err:
+    except Exception as err:  # noqa: BLE001 - LSUN/lmdb raise assorted types for a missing database; reraised with the type
         raise DataNotFoundError(f"LSUN {classes} not found in {path} ({type(err).__name__}); point at it with --set data.root=DIR") from None
     return ImageSource("lsun", dataset=ds, resolution=resolution, channels=channels)
 

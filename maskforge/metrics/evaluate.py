@@ -29,6 +29,7 @@ from maskforge.plugin_manager import Plugins
 from maskforge.runs.restore import load_run
 
 PRDC_MAX = 5000  # PRDC needs all pairwise distances: cap the sample size it uses
+_DEFAULT_CACHE_DIR = Path.home() / ".cache" / "maskforge" / "reference"  # evaluate(cache_dir=None) skips the cache
 
 
 def _features(extractor, batches) -> tuple[np.ndarray, np.ndarray | None]:
@@ -76,7 +77,7 @@ def evaluate(
     n_reference: int = 10000,
     batch_size: int = 100,
     inception_weights: str | None = None,
-    cache_dir: Path | str | None = Path.home() / ".cache" / "maskforge" / "reference",
+    cache_dir: Path | str | None = _DEFAULT_CACHE_DIR,
     seed: int = 0,
 ) -> dict:
     """Metrics of the run (directory or checkpoint) at ``path``; also written to ``eval.json``."""

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import itertools
+
 import torch
 import torch.nn.functional as F
 from torch import nn
@@ -50,7 +52,7 @@ class ResNetGenerator(nn.Module):
         self.dim_z, self.channels = dim_z, channels
         self.base_channels = widths[0]
         self.linear = linear(dim_z, 4 * 4 * widths[0], init=init, sn=False)
-        self.blocks = nn.Sequential(*(UpBlock(a, b, init=init) for a, b in zip(widths, widths[1:])))
+        self.blocks = nn.Sequential(*(UpBlock(a, b, init=init) for a, b in itertools.pairwise(widths)))
         self.out_bn = nn.BatchNorm2d(widths[-1])
         self.out_conv = conv(widths[-1], channels, 3, init=init, sn=False)
 

@@ -34,7 +34,7 @@ from maskforge.plugin_manager import Plugins, get_plugins
 from maskforge.recipe import GANRecipe, to_json
 from maskforge.runs.components import Components, build, resolve_device
 from maskforge.runs.distributed import init_distributed, verify_identical_masks
-from maskforge.runs.loops import STEPS, sample_latents
+from maskforge.runs.loops import STEPS
 from maskforge.runs.outputs import MetricsLog, list_checkpoints, save_samples, write_checkpoint
 
 FORMAT = "maskforge.run/1"
