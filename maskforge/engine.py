@@ -6,7 +6,8 @@ What it does, and when:
 * before every ``optimizer.step()`` — multiplies the gradients by the mask (an optimizer
   pre-step hook; one fused ``torch._foreach_mul_`` with cached float masks);
 * after every ``optimizer.step()`` — multiplies the weights by the mask again, so weight decay,
-  momentum or Adam's moments can never revive an inactive weight;
+  momentum or Adam's moments can never revive an inactive weight (and the optimizer state too,
+  for optimizers whose state can move at a zero gradient: see :mod:`maskforge.optimizer_state`);
 * on every mask update (:meth:`SparseEngine.apply_update`) — checks the update before changing
   anything (drop ⊆ old, grow ∩ kept = ∅, exact counts, nnz preserved), raising
   :class:`~maskforge.errors.InvariantViolation` naming the component that broke a rule; then
@@ -34,6 +35,7 @@ from torch import nn
 from maskforge.errors import InvariantViolation, MaskMismatchError
 from maskforge.index_selection import gather
 from maskforge.mask import Mask
+from maskforge.optimizer_state import keeps_inactive_state_zero
 from maskforge.protocols import SparsityContext
 
 Preserve = Literal["layer", "total", "none"]
@@ -92,6 +94,7 @@ class SparseEngine:
         self._refresh_cache()
         self.ever_active = self._mask.clone()  # updated in place by every mask update
         self.optimizer: torch.optim.Optimizer | None = None
+        self._mask_state = False  # set by attach(): zero inactive optimizer state after each step
         self._hooks: list = []
         self.zero_inactive()
         if optimizer is not None:
@@ -110,6 +113,9 @@ class SparseEngine:
                 f"the optimizer does not train sparsified parameters {foreign[:3]} of {self.network!r}; "
                 "build the optimizer over model.parameters() before binding the engine"
             )
+        # Optimizers whose state can move at a zero gradient (Adamax, Rprop, Adagrad with an
+        # initial accumulator, unknown ones) get their inactive state zeroed after every step too.
+        self._mask_state = not keeps_inactive_state_zero(optimizer)
         self._hooks = [
             optimizer.register_step_pre_hook(lambda *_: self.mask_gradients()),
             optimizer.register_step_post_hook(lambda *_: self.enforce()),
@@ -172,9 +178,26 @@ class SparseEngine:
 
     @torch.no_grad()
     def enforce(self) -> None:
-        """Zero the inactive weights (called after every optimizer step)."""
+        """Zero the inactive weights (called after every optimizer step), and the optimizer state
+        at inactive entries for optimizers that do not keep it at zero themselves."""
         if self._tensors:
             torch._foreach_mul_(self._tensors, self._float_masks)
+        if self._mask_state and self.optimizer is not None:
+            self._zero_inactive_state()
+
+    def _zero_inactive_state(self) -> None:
+        same, other = ([], []), []
+        for p, fmask in zip(self._tensors, self._float_masks):
+            for _, value in self._state_tensors(p):
+                if value.dtype == fmask.dtype and value.device == fmask.device:
+                    same[0].append(value)
+                    same[1].append(fmask)
+                else:
+                    other.append((value, fmask))
+        if same[0]:
+            torch._foreach_mul_(list(same[0]), list(same[1]))
+        for value, fmask in other:
+            value.mul_(fmask.to(device=value.device, dtype=value.dtype))
 
     # -- mask updates ---------------------------------------------------------------------------
 

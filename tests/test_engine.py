@@ -224,3 +224,19 @@ def test_a_drop_by_positions_in_an_older_mask_is_still_checked():
     none = Mask.zeros({"weight": (3, 4)})
     with pytest.raises(InvariantViolation, match="not active"):
         engine.apply_update(drop, none, preserve="none", component="stale pruner")
+
+
+def test_only_optimizers_known_to_keep_zero_state_skip_the_state_masking():
+    """Exact types only (a subclass may change the update); Adagrad only without an initial accumulator."""
+    from maskforge.optimizer_state import keeps_inactive_state_zero
+
+    params = [nn.Parameter(torch.zeros(2))]
+
+    class TweakedAdam(torch.optim.Adam):
+        pass
+
+    assert keeps_inactive_state_zero(torch.optim.Adam(params)) and keeps_inactive_state_zero(torch.optim.SGD(params, lr=0.1))
+    assert keeps_inactive_state_zero(torch.optim.Adagrad(params))
+    assert not keeps_inactive_state_zero(torch.optim.Adagrad(params, initial_accumulator_value=0.1))
+    assert not keeps_inactive_state_zero(torch.optim.Adamax(params))
+    assert not keeps_inactive_state_zero(TweakedAdam(params))

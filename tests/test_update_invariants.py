@@ -18,6 +18,10 @@ OPTIMIZERS = {
     "adam": lambda p: torch.optim.Adam(p, lr=0.05),
     "adamw": lambda p: torch.optim.AdamW(p, lr=0.05, weight_decay=0.1),
     "sgd_momentum": lambda p: torch.optim.SGD(p, lr=0.05, momentum=0.9, weight_decay=0.01),
+    # State that moves at a zero gradient: the engine zeroes it at inactive entries after each step.
+    "adamax": lambda p: torch.optim.Adamax(p, lr=0.05),
+    "rprop": lambda p: torch.optim.Rprop(p, lr=0.05),
+    "adagrad_initial_accumulator": lambda p: torch.optim.Adagrad(p, lr=0.05, initial_accumulator_value=0.1),
 }
 
 
