@@ -29,6 +29,7 @@ from maskforge.models.common import (
     scaled,
 )
 from maskforge.models.conditional_bn import MaybeConditionalBatchNorm2d
+from maskforge.models.resblocks import DBlock
 
 
 class GBlock(nn.Module):
@@ -52,49 +53,6 @@ class GBlock(nn.Module):
         h = F.interpolate(F.relu(self.bn1(x, y)), scale_factor=2, mode="nearest")
         h = self.conv2(F.relu(self.bn2(self.conv1(h), y)))
         return h + self.conv_sc(F.interpolate(x, scale_factor=2, mode="nearest"))
-
-
-class DBlock(nn.Module):
-    """BigGAN discriminator block.
-
-    Residual path: [ReLU] -> SN conv3x3 -> ReLU -> SN conv3x3 -> [avg-pool 2].
-    Shortcut: SN conv1x1 (only when channels change or the block downsamples), placed before
-    the pooling in pre-activated blocks and after it in the first block, as in BigGAN.
-    Shapes: (B, in_ch, H, W) -> (B, out_ch, H/2, W/2) if ``downsample`` else (B, out_ch, H, W).
-    """
-
-    def __init__(
-        self,
-        in_ch: int,
-        out_ch: int,
-        *,
-        preactivation: bool,
-        downsample: bool,
-        init: Init = normal_002,
-    ) -> None:
-        super().__init__()
-        self.preactivation = preactivation
-        self.downsample = downsample
-        self.conv1 = conv(in_ch, out_ch, 3, init=init, sn=True)
-        self.conv2 = conv(out_ch, out_ch, 3, init=init, sn=True)
-        self.conv_sc = (
-            conv(in_ch, out_ch, 1, init=init, sn=True) if (in_ch != out_ch or downsample) else None
-        )
-
-    def _pool(self, x: torch.Tensor) -> torch.Tensor:
-        return F.avg_pool2d(x, 2) if self.downsample else x
-
-    def _shortcut(self, x: torch.Tensor) -> torch.Tensor:
-        if self.conv_sc is None:
-            return x
-        if self.preactivation:
-            return self._pool(self.conv_sc(x))
-        return self.conv_sc(self._pool(x))
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        h = F.relu(x) if self.preactivation else x
-        h = self._pool(self.conv2(F.relu(self.conv1(h))))
-        return h + self._shortcut(x)
 
 
 class BigGANGenerator(nn.Module):

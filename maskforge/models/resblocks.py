@@ -1,4 +1,5 @@
-"""The plain (unconditional, BatchNorm) residual up-block shared by SNGAN and GFMN generators."""
+"""Residual blocks shared by several models: the plain (unconditional, BatchNorm) up-block of the
+SNGAN and GFMN generators, and the spectral-norm down-block of the BigGAN and SNGAN discriminators."""
 
 from __future__ import annotations
 
@@ -32,6 +33,50 @@ class UpBlock(nn.Module):
         h = F.interpolate(F.relu(self.bn1(x)), scale_factor=2, mode="nearest")
         h = self.conv2(F.relu(self.bn2(self.conv1(h))))
         return h + self.conv_sc(F.interpolate(x, scale_factor=2, mode="nearest"))
+
+
+class DBlock(nn.Module):
+    """Spectral-norm residual discriminator block (BigGAN's, and SNGAN's with Xavier init).
+
+    Residual path: [ReLU] -> SN conv3x3 -> ReLU -> SN conv3x3 -> [avg-pool 2].
+    Shortcut: SN conv1x1 (only when channels change or the block downsamples), placed before
+    the pooling in pre-activated blocks and after it in the first (not pre-activated) block, as
+    in BigGAN and SNGAN (whose "optimised" first block is this one with ``preactivation=False``).
+    Shapes: (B, in_ch, H, W) -> (B, out_ch, H/2, W/2) if ``downsample`` else (B, out_ch, H, W).
+    """
+
+    def __init__(
+        self,
+        in_ch: int,
+        out_ch: int,
+        *,
+        preactivation: bool,
+        downsample: bool,
+        init: Init,
+    ) -> None:
+        super().__init__()
+        self.preactivation = preactivation
+        self.downsample = downsample
+        self.conv1 = conv(in_ch, out_ch, 3, init=init, sn=True)
+        self.conv2 = conv(out_ch, out_ch, 3, init=init, sn=True)
+        self.conv_sc = (
+            conv(in_ch, out_ch, 1, init=init, sn=True) if (in_ch != out_ch or downsample) else None
+        )
+
+    def _pool(self, x: torch.Tensor) -> torch.Tensor:
+        return F.avg_pool2d(x, 2) if self.downsample else x
+
+    def _shortcut(self, x: torch.Tensor) -> torch.Tensor:
+        if self.conv_sc is None:
+            return x
+        if self.preactivation:
+            return self._pool(self.conv_sc(x))
+        return self.conv_sc(self._pool(x))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        h = F.relu(x) if self.preactivation else x
+        h = self._pool(self.conv2(F.relu(self.conv1(h))))
+        return h + self._shortcut(x)
 
 
 class ResNetGenerator(nn.Module):

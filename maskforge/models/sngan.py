@@ -17,71 +17,15 @@ import torch.nn.functional as F
 from torch import nn
 
 from maskforge.models.common import (
-    Init,
     check_resolution,
     check_width,
-    conv,
     linear,
     num_doublings,
     record_size,
     scaled,
     xavier_uniform,
 )
-from maskforge.models.resblocks import ResNetGenerator
-
-
-class OptimizedDisBlock(nn.Module):
-    """SNGAN's first discriminator block: no pre-activation, pooled shortcut before its conv.
-
-    Residual path: SN conv3x3 -> ReLU -> SN conv3x3 -> [avg-pool 2].
-    Shortcut: [avg-pool 2] -> SN conv1x1.
-    Shapes: (B, in_ch, H, W) -> (B, out_ch, H/2, W/2) if ``downsample`` else (B, out_ch, H, W).
-    """
-
-    def __init__(
-        self, in_ch: int, out_ch: int, *, downsample: bool = True, init: Init = xavier_uniform
-    ) -> None:
-        super().__init__()
-        self.downsample = downsample
-        self.conv1 = conv(in_ch, out_ch, 3, init=init, sn=True)
-        self.conv2 = conv(out_ch, out_ch, 3, init=init, sn=True)
-        self.conv_sc = conv(in_ch, out_ch, 1, init=init, sn=True)
-
-    def _pool(self, x: torch.Tensor) -> torch.Tensor:
-        return F.avg_pool2d(x, 2) if self.downsample else x
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        h = self._pool(self.conv2(F.relu(self.conv1(x))))
-        return h + self.conv_sc(self._pool(x))
-
-
-class DisBlock(nn.Module):
-    """SNGAN pre-activated discriminator block.
-
-    Residual path: ReLU -> SN conv3x3 -> ReLU -> SN conv3x3 -> [avg-pool 2].
-    Shortcut: SN conv1x1 -> [avg-pool 2] when channels change or the block downsamples,
-    identity otherwise.
-    Shapes: (B, in_ch, H, W) -> (B, out_ch, H/2, W/2) if ``downsample`` else (B, out_ch, H, W).
-    """
-
-    def __init__(
-        self, in_ch: int, out_ch: int, *, downsample: bool = False, init: Init = xavier_uniform
-    ) -> None:
-        super().__init__()
-        self.downsample = downsample
-        self.conv1 = conv(in_ch, out_ch, 3, init=init, sn=True)
-        self.conv2 = conv(out_ch, out_ch, 3, init=init, sn=True)
-        self.conv_sc = (
-            conv(in_ch, out_ch, 1, init=init, sn=True) if (in_ch != out_ch or downsample) else None
-        )
-
-    def _pool(self, x: torch.Tensor) -> torch.Tensor:
-        return F.avg_pool2d(x, 2) if self.downsample else x
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        h = self._pool(self.conv2(F.relu(self.conv1(F.relu(x)))))
-        shortcut = x if self.conv_sc is None else self._pool(self.conv_sc(x))
-        return h + shortcut
+from maskforge.models.resblocks import DBlock, ResNetGenerator
 
 
 class SNGANGenerator(ResNetGenerator):
@@ -109,9 +53,10 @@ class SNGANGenerator(ResNetGenerator):
 class SNGANDiscriminator(nn.Module):
     """SNGAN discriminator (GAN-LTH CIFAR-10 settings), unconditional, spectral norm throughout.
 
-    :class:`OptimizedDisBlock` (channels -> df, ``df = round(128 * width)``), then
-    :class:`DisBlock` s df -> df, downsampling in the first blocks until the map is 8x8
-    (at 32x32: the first two); then ReLU, sum over space, SN linear ``df -> 1`` (no bias).
+    An "optimised" first :class:`~maskforge.models.resblocks.DBlock` (not pre-activated,
+    channels -> df, ``df = round(128 * width)``), then pre-activated ``DBlock`` s df -> df,
+    downsampling in the first blocks until the map is 8x8 (at 32x32: the first two); then ReLU,
+    sum over space, SN linear ``df -> 1`` (no bias).
     Init: Xavier-uniform weights, zero biases.
 
     Shapes: ``x`` (B, channels, resolution, resolution), ``y`` ignored -> logits (B,).
@@ -124,10 +69,10 @@ class SNGANDiscriminator(nn.Module):
         init = xavier_uniform
         n_down = max(0, num_doublings(resolution) - 1)  # stop pooling at 8x8
         n_blocks = max(4, n_down)
-        blocks: list[nn.Module] = [
-            OptimizedDisBlock(channels, df, downsample=n_down > 0, init=init)
+        blocks = [
+            DBlock(channels if i == 0 else df, df, preactivation=i > 0, downsample=i < n_down, init=init)
+            for i in range(n_blocks)
         ]
-        blocks += [DisBlock(df, df, downsample=i < n_down, init=init) for i in range(1, n_blocks)]
         self.blocks = nn.Sequential(*blocks)
         self.linear = linear(df, 1, init=init, sn=True, bias=False)
 
