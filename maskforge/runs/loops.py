@@ -55,6 +55,19 @@ def _finite(loss: torch.Tensor, name: str, network: str, step: int, c: Component
     )
 
 
+def _optimizer_step(loss: torch.Tensor, name: str, network: str, step: int, opt, strategy,
+                    c: Components, hook, counters: dict) -> None:
+    """Backward of ``loss`` and one step of ``opt`` inside ``strategy``'s before/after hooks;
+    a non-finite loss skips the step (recorded) or stops the run, as the recipe says."""
+    opt.zero_grad(set_to_none=True)
+    if not _finite(loss, name, network, step, c, counters):
+        return
+    loss.backward()
+    _announce(hook, strategy.before_step(step), counters)
+    opt.step()
+    strategy.after_step(step)
+
+
 def adversarial_step(c: Components, step: int, hook, counters: dict) -> dict:
     """``d_steps`` discriminator steps, then one generator step; returns the losses."""
     r = c.recipe.train
@@ -69,13 +82,7 @@ def adversarial_step(c: Components, step: int, hook, counters: dict) -> dict:
         with _autocast(c):
             d_loss = c.loss.discriminator(c.D_train(real, y_real if d_conditional else None),
                                           c.D_train(fake, y_fake if d_conditional else None))
-        c.opt_d.zero_grad(set_to_none=True)
-        if not _finite(d_loss, "the D loss", "D", counters["d_step"], c, counters):
-            continue
-        d_loss.backward()
-        _announce(hook, c.d_strategy.before_step(counters["d_step"]), counters)
-        c.opt_d.step()
-        c.d_strategy.after_step(counters["d_step"])
+        _optimizer_step(d_loss, "the D loss", "D", counters["d_step"], c.opt_d, c.d_strategy, c, hook, counters)
     # G's step needs no D weight gradients (not toggled under DDP, which expects fixed grad sets).
     frozen = [] if c.distributed else [p for p in c.D.parameters() if p.requires_grad]
     for p in frozen:
@@ -85,12 +92,7 @@ def adversarial_step(c: Components, step: int, hook, counters: dict) -> dict:
         g_loss = c.loss.generator(c.D_train(c.G_train(z, y), y if d_conditional else None))
     for p in frozen:
         p.requires_grad_(True)
-    c.opt_g.zero_grad(set_to_none=True)
-    if _finite(g_loss, "the G loss", "G", step, c, counters):
-        g_loss.backward()
-        _announce(hook, c.g_strategy.before_step(step), counters)
-        c.opt_g.step()
-        c.g_strategy.after_step(step)
+    _optimizer_step(g_loss, "the G loss", "G", step, c.opt_g, c.g_strategy, c, hook, counters)
     return {"d_loss": d_loss.item(), "g_loss": g_loss.item()}
 
 
@@ -103,12 +105,7 @@ def moment_matching_step(c: Components, step: int, hook, counters: dict) -> dict
         loss = c.loss(real, c.G_train(z, y))
     if not loss.requires_grad:  # nothing trains (a fixed subnetwork is only evaluated)
         return {"mmd_loss": loss.item()}
-    c.opt_g.zero_grad(set_to_none=True)
-    if _finite(loss, "the MMD loss", "G", step, c, counters):
-        loss.backward()
-        _announce(hook, c.g_strategy.before_step(step), counters)
-        c.opt_g.step()
-        c.g_strategy.after_step(step)
+    _optimizer_step(loss, "the MMD loss", "G", step, c.opt_g, c.g_strategy, c, hook, counters)
     return {"mmd_loss": loss.item()}
 
 
