@@ -12,7 +12,7 @@ What it does, and when:
   anything (drop ⊆ old, grow ∩ kept = ∅, exact counts, nnz preserved), raising
   :class:`~maskforge.errors.InvariantViolation` naming the component that broke a rule; then
   zeroes grown weights, sets dropped weights to exactly +0.0 and resets the optimizer state of
-  both (a drop built by :meth:`Mask.from_positions <maskforge.mask.Mask.from_positions>` from the
+  both — an entry dropped and regrown by the same update is kept as it is (a drop built by :meth:`Mask.from_positions <maskforge.mask.Mask.from_positions>` from the
   current mask, as the built-in pruners return, is a subset by construction and skips that
   lookup). It works on the flat indices of the changed entries (a few percent of each tensor), so
   an update costs no full pass over the weights; :meth:`SparseEngine.verify` checks every
@@ -32,6 +32,7 @@ import attrs
 import torch
 from torch import nn
 
+from maskforge.compaction import positions_where
 from maskforge.errors import InvariantViolation, MaskMismatchError
 from maskforge.index_selection import gather
 from maskforge.mask import Mask
@@ -229,6 +230,10 @@ class SparseEngine:
             expected_drop: exact drop count per parameter (mapping) or in total (int), if known.
             zero_grown: set newly grown weights to 0 (STU-GAN, RigL).
             reset_state: zero the optimizer state (Adam moments, SGD momentum) of changed entries.
+
+        An entry in both ``drop`` and ``grow`` (dropped, then regrown by the same update) is
+        active before and after it: its weight and optimizer state are left as they are, as in
+        RigL. The statistics count it in both ``dropped`` and ``grown``.
         """
         old = self._mask
         drop_by, grow_by = drop_component or component, grow_component or component
@@ -279,6 +284,10 @@ class SparseEngine:
         old_nnz = old.nnz()
         self._mask = Mask({n: after[n].view(old[n].shape) for n in names})._known(
             nnz={n: old_nnz[n] - dropped[n] + grown[n] for n in names}, index=index)
+        # An entry dropped and regrown by the same update is simply kept (RigL, and the sparse
+        # training code STU-GAN builds on): its weight and optimizer state stay as they are. Only
+        # the entries that really leave or join the mask are written below.
+        drops, grows = self._net_changes(before, after, drops, grows)
         self._grow_ever_active(grows)
         for fmask, n in zip(self._float_masks, names):
             fmask.view(-1).index_fill_(0, drops[n], 0.0).index_fill_(0, grows[n], 1.0)
@@ -312,6 +321,20 @@ class SparseEngine:
             else:
                 index[n] = torch.cat([old_index[gather(kept[n], old_index)], grows[n]])
         return index
+
+    @staticmethod
+    def _net_changes(before: dict, after: dict, drops: dict, grows: dict) -> tuple[dict, dict]:
+        """The entries that leave the mask and those that join it: ``drops`` and ``grows``
+        without the entries in both (active before the update and after it)."""
+        left, joined = {}, {}
+        for n in drops:
+            regrown = gather(before[n], grows[n])  # grown entries that were active: dropped and regrown
+            if grows[n].numel() and bool(regrown.any()):
+                joined[n] = gather(grows[n], positions_where(~regrown))
+                left[n] = gather(drops[n], positions_where(~gather(after[n], drops[n])))
+            else:
+                left[n], joined[n] = drops[n], grows[n]
+        return left, joined
 
     def _grow_ever_active(self, grows: dict) -> None:
         """``ever_active |= grow``, in place (the engine owns that mask; its count is updated

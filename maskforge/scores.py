@@ -47,7 +47,8 @@ class GradientMagnitudeScore:
     """``|dL/dw|`` of the dense gradient (STU-GAN eq. 4, RigL's growth criterion).
 
     The gradient must be the *dense* one: call the update after backward and before the
-    engine masks the gradients (the engine's ``update_step`` does this for you).
+    engine masks the gradients in ``optimizer.step()`` (or, as ``stu_gan`` does, keep a copy of
+    the dense gradient and put it back in ``.grad`` for an update made after the step).
     """
 
     def __call__(self, ctx: SparsityContext) -> dict[str, torch.Tensor]:

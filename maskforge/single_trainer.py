@@ -48,7 +48,9 @@ def train_single(
             if stats is not None:
                 plugins.hook.maskforge_mask_update(stats=stats)
             optimizer.step()
-            strategy.after_step(step)
+            stats = strategy.after_step(step)
+            if stats is not None:
+                plugins.hook.maskforge_mask_update(stats=stats)
             losses.append(loss.item())
             plugins.hook.maskforge_step_end(step=step, metrics={"loss": losses[-1], "round": round_index})
         strategy.end_round(round_index)

@@ -10,7 +10,7 @@ A trainer drives every strategy the same way, once per network (G and D each get
             loss.backward()
             stats = strategy.before_step(step)   # after backward, before optimizer.step()
             optimizer.step()
-            strategy.after_step(step)
+            stats = strategy.after_step(step)    # after optimizer.step() (STU-GAN's updates)
         strategy.end_round(round)
 
 :class:`MaskedStrategy` implements the common part — allocate a density over the sparsified
@@ -142,11 +142,13 @@ class MaskedStrategy:
             self._pending_ever_active = None
 
     def before_step(self, step: int) -> MaskUpdateStats | None:
-        """After backward, before ``optimizer.step()`` of this network's step ``step``."""
+        """After backward, before ``optimizer.step()`` of this network's step ``step``; returns
+        the statistics of a mask update made here, if any."""
         return None
 
-    def after_step(self, step: int) -> None:
-        """After ``optimizer.step()``."""
+    def after_step(self, step: int) -> MaskUpdateStats | None:
+        """After ``optimizer.step()``; returns the statistics of a mask update made here, if any."""
+        return None
 
     def end_round(self, round_index: int) -> None:
         """After the last step of a round (multi-round strategies only)."""

@@ -3,7 +3,9 @@
 Every ``update_every`` steps *of the network this strategy is attached to* (ΔT), drop
 ``drop_fraction(t)`` of the active weights with the lowest pruner score (magnitude: eq. 3) and
 regrow as many inactive entries with the highest grower score (gradient magnitude: eq. 4), new
-weights at zero with zero optimizer state, per layer or (``pooled``) globally. The drop fraction
+weights at zero with zero optimizer state, per layer or (``pooled``) globally. As in Algorithm 1
+(lines 5-8) the update follows the network's optimizer step: it ranks the weights after the step
+and grows by the dense gradient of that step, kept before the engine masked it. The drop fraction
 decays with a cosine clamped at ``end_step`` (no updates after it). Because the trainer calls a
 network's strategy only on that network's own steps, after its own backward, exploration uses
 that network's gradients — never a zero G gradient on a D step.
@@ -52,6 +54,7 @@ class DynamicSparse(MaskedStrategy):
     _schedule: object = attrs.field(default=None, init=False, repr=False)
     _pruner: object = attrs.field(default=None, init=False, repr=False)
     _grower: object = attrs.field(default=None, init=False, repr=False)
+    _dense_grads: dict | None = attrs.field(default=None, init=False, repr=False)
 
     def bind(self, optimizer) -> None:
         super().bind(optimizer)
@@ -68,13 +71,30 @@ class DynamicSparse(MaskedStrategy):
         """The drop fraction an update at ``step`` uses."""
         return self._schedule(step)
 
-    def before_step(self, step: int) -> MaskUpdateStats | None:
-        if not self.explore or not self._cadence.due(step):
+    def before_step(self, step: int) -> None:
+        # The update comes after this step's optimizer step (Algorithm 1, lines 5-8), but the
+        # engine masks the gradients in place before that step: keep the dense ones for growth.
+        if self.explore and self._cadence.due(step):
+            self._dense_grads = {n: p.grad.detach().clone() for n, p in self.engine.params.items() if p.grad is not None}
+        return None
+
+    def after_step(self, step: int) -> MaskUpdateStats | None:
+        dense = self._dense_grads
+        if not self.explore or not self._cadence.due(step) or dense is None:
             return None
-        return prune_and_grow(
-            self.engine, self._pruner, self._grower, self.drop_fraction_at(step),
-            pooled=self.pooled, step=step, generator=self.generator,
-        )
+        self._dense_grads = None
+        params = self.engine.params
+        masked = {n: params[n].grad for n in dense}
+        for n, g in dense.items():  # growers read the gradient the step used, before masking
+            params[n].grad = g
+        try:
+            return prune_and_grow(
+                self.engine, self._pruner, self._grower, self.drop_fraction_at(step),
+                pooled=self.pooled, step=step, generator=self.generator,
+            )
+        finally:
+            for n, g in masked.items():
+                params[n].grad = g
 
 
 def stu_gan(**options) -> DynamicSparse:

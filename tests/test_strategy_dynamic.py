@@ -2,6 +2,7 @@
 
 import pytest
 import torch
+from torch import nn
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -30,7 +31,12 @@ def test_fifty_updates_with_tied_scores_keep_every_invariant(shapes, seed, name,
                 p.copy_((tied_tensor(p.shape, 3, seed + step + i) - 0.5) * strategy.mask[f"layers.{i}"])
         for i, p in enumerate(model.layers):
             p.grad = tied_tensor(p.shape, 3, seed + 7 * step + i)
-        assert strategy.before_step(step) is not None
+        assert strategy.before_step(step) is None
+        opt.step()
+        stepped = [p.detach().clone() for p in model.layers]
+        state = {i: {k: v.clone() for k, v in opt.state[p].items() if torch.is_tensor(v) and v.shape == p.shape}
+                 for i, p in enumerate(model.layers)}
+        assert strategy.after_step(step) is not None  # the update follows the optimizer step
         old, drop, grow, _stats = spy.records[-1]
         assert drop.issubset(old)
         assert grow.isdisjoint(old - drop)
@@ -40,14 +46,51 @@ def test_fifty_updates_with_tied_scores_keep_every_invariant(shapes, seed, name,
         else:
             assert new.nnz() == start
         for i, p in enumerate(model.layers):
-            g = grow[f"layers.{i}"]
-            assert torch.all(p.detach()[g] == 0)
-            for value in opt.state.get(p, {}).values():
-                if torch.is_tensor(value) and value.shape == p.shape:
-                    assert torch.all(value[g] == 0)
-        opt.step()
-        strategy.after_step(step)
+            name_i = f"layers.{i}"
+            joined, regrown = grow[name_i] & ~old[name_i], grow[name_i] & old[name_i]
+            assert torch.all(p.detach()[joined] == 0)  # newly grown: zero weight, zero state
+            assert torch.all(p.detach()[~new[name_i]] == 0)
+            assert torch.equal(p.detach()[regrown], stepped[i][regrown])  # dropped and regrown: kept
+            for key, value in state[i].items():
+                assert torch.all(opt.state[p][key][joined] == 0)
+                assert torch.equal(opt.state[p][key][regrown], value[regrown])
     assert len(spy.records) == 50
+
+
+def test_the_update_follows_the_optimizer_step_and_grows_by_the_dense_gradient_of_that_step():
+    # STU-GAN Algorithm 1: G's Adam step (line 5), then prune by the new magnitudes and grow by
+    # the gradient (lines 6-8). The engine masks gradients in place before the step, so the
+    # strategy keeps the dense gradient for the grower.
+    model = nn.Linear(6, 4, bias=False)
+    strategy = get_plugins().create("strategy", "stu_gan", density=0.5, allocator="uniform", update_every=1,
+                                    drop_fraction=0.5, decay="constant")
+    strategy.attach(model, generator=torch.Generator().manual_seed(0), total_steps=10)
+    opt = torch.optim.SGD(strategy.trainable_parameters(), lr=0.1)
+    strategy.bind(opt)
+    active = strategy.mask["weight"].reshape(-1).clone()
+    grad = torch.randperm(24, generator=torch.Generator().manual_seed(1)).float().reshape(4, 6) + 1.0
+    model.weight.grad = grad.clone()
+    assert strategy.before_step(1) is None
+    opt.step()
+    stepped = model.weight.detach().reshape(-1).clone()
+    stats = strategy.after_step(1)
+    assert stats is not None and stats.total_dropped == stats.total_grown == 6
+
+    # the reference: drop the 6 smallest |w| after the step, grow the 6 largest dense |grad| among
+    # the entries inactive after the drop (the just-dropped ones included); distinct values, no ties
+    by_weight = sorted(torch.nonzero(active).squeeze(1).tolist(), key=lambda i: float(stepped[i].abs()))
+    dropped = torch.zeros(24, dtype=torch.bool)
+    dropped[by_weight[:6]] = True
+    kept = active & ~dropped
+    by_grad = sorted(torch.nonzero(~kept).squeeze(1).tolist(), key=lambda i: -float(grad.reshape(-1)[i]))
+    grown = torch.zeros(24, dtype=torch.bool)
+    grown[by_grad[:6]] = True
+    assert torch.equal(strategy.mask["weight"].reshape(-1), kept | grown)
+    weight = model.weight.detach().reshape(-1)
+    assert torch.all(weight[grown & ~active] == 0)  # newly grown at zero
+    assert torch.all(weight[dropped & ~grown] == 0)
+    assert torch.equal(weight[kept | (grown & dropped)], stepped[kept | (grown & dropped)])  # regrown keep their value
+    assert torch.equal(model.weight.grad, grad * active.reshape(4, 6))  # the step's masked gradient is back
 
 
 @pytest.mark.parametrize("name, grower", [("stu_gan", "gradient"), ("set", "random")])
@@ -71,8 +114,9 @@ def test_updates_stop_at_the_end_step_and_the_cosine_is_clamped():
     assert strategy.drop_fraction_at(0) == pytest.approx(0.5)
     assert strategy.drop_fraction_at(50) == pytest.approx(0.0) and strategy.drop_fraction_at(500) == pytest.approx(0.0)
     model(torch.randn(4, 8)).sum().backward()
-    assert strategy.before_step(40) is not None
-    assert strategy.before_step(50) is None and strategy.before_step(60) is None
+    for step, updates in ((40, True), (50, False), (60, False)):
+        strategy.before_step(step)
+        assert (strategy.after_step(step) is not None) == updates
 
 
 def test_explore_false_is_the_static_baseline():

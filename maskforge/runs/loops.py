@@ -65,7 +65,7 @@ def _optimizer_step(loss: torch.Tensor, name: str, network: str, step: int, opt,
     loss.backward()
     _announce(hook, strategy.before_step(step), counters)
     opt.step()
-    strategy.after_step(step)
+    _announce(hook, strategy.after_step(step), counters)
 
 
 def adversarial_step(c: Components, step: int, hook, counters: dict) -> dict:
