@@ -160,6 +160,10 @@ class SparseEngine:
                 buffer = mask.to(device=param.device, dtype=param.dtype)
             masks.append(buffer)
         self._float_masks = masks
+        # float16 weights are re-zeroed with masked_fill_, not a multiply: Adam's default eps
+        # (1e-8) is 0 in float16, so its step writes 0/0 = NaN at every zero gradient, and
+        # NaN * 0 stays NaN. These inverted masks are updated in place like the float ones.
+        self._inactive_masks = [~self._mask[n] if self.params[n].dtype == torch.float16 else None for n in names]
 
     @torch.no_grad()
     def mask_gradients(self) -> None:
@@ -183,6 +187,9 @@ class SparseEngine:
         at inactive entries for optimizers that do not keep it at zero themselves."""
         if self._tensors:
             torch._foreach_mul_(self._tensors, self._float_masks)
+            for p, inactive in zip(self._tensors, self._inactive_masks):
+                if inactive is not None:
+                    p.masked_fill_(inactive, 0.0)
         if self._mask_state and self.optimizer is not None:
             self._zero_inactive_state()
 
@@ -282,6 +289,13 @@ class SparseEngine:
         for n in names:
             after[n].index_fill_(0, grows[n], True)
         old_nnz = old.nnz()
+        if self.check_invariants:  # a repeated index would make the counts above overstate the change
+            for n in names:
+                expected, actual = old_nnz[n] - dropped[n] + grown[n], int(torch.count_nonzero(after[n]))
+                if actual != expected:
+                    by, which = (drop_by, "drop") if actual > expected else (grow_by, "grow")
+                    raise InvariantViolation(by, f"its {which} repeats entries of {n!r}: nnz is {actual} after the update, "
+                                                 f"{expected} were expected from the counts (each entry must be listed once)")
         self._mask = Mask({n: after[n].view(old[n].shape) for n in names})._known(
             nnz={n: old_nnz[n] - dropped[n] + grown[n] for n in names}, index=index)
         # An entry dropped and regrown by the same update is simply kept (RigL, and the sparse
@@ -289,8 +303,10 @@ class SparseEngine:
         # the entries that really leave or join the mask are written below.
         drops, grows = self._net_changes(before, after, drops, grows)
         self._grow_ever_active(grows)
-        for fmask, n in zip(self._float_masks, names):
+        for fmask, inactive, n in zip(self._float_masks, self._inactive_masks, names):
             fmask.view(-1).index_fill_(0, drops[n], 0.0).index_fill_(0, grows[n], 1.0)
+            if inactive is not None:
+                inactive.view(-1).index_fill_(0, drops[n], True).index_fill_(0, grows[n], False)
         touched = [drops, grows] if zero_grown else [drops]
         for n, p in self.params.items():
             for index in touched:
@@ -369,12 +385,8 @@ class SparseEngine:
         if self.optimizer is None:
             return
         for n, p in self.params.items():
-            state = self.optimizer.state.get(p)
-            if not state:
-                continue
-            for value in state.values():
-                if isinstance(value, torch.Tensor) and value.shape == p.shape:
-                    value.masked_fill_(where[n].to(value.device), 0)
+            for _, value in self._state_tensors(p):
+                value.masked_fill_(where[n].to(value.device), 0)
 
     # -- checks ---------------------------------------------------------------------------------
 
@@ -401,8 +413,10 @@ class SparseEngine:
     def _state_tensors(self, p: torch.Tensor):
         if self.optimizer is None:
             return []
+        # "step" is a counter (a 0-d tensor that a 0-d parameter's shape would match), not
+        # per-entry state.
         return [(k, v) for k, v in self.optimizer.state.get(p, {}).items()
-                if isinstance(v, torch.Tensor) and v.shape == p.shape]
+                if k != "step" and isinstance(v, torch.Tensor) and v.shape == p.shape]
 
 
 def _fill_at(tensor: torch.Tensor, index: torch.Tensor, value: float) -> None:

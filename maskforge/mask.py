@@ -81,7 +81,9 @@ class Mask(Mapping[str, torch.Tensor]):
                     f"mask entry {name!r} must be a bool tensor, got {kind}; "
                     "convert with `tensor != 0` or `tensor.bool()`"
                 )
-            checked[name] = tensor
+            # Row-major storage, so flat indices and views agree (a mask taken from a
+            # channels_last weight is copied once here).
+            checked[name] = tensor.contiguous()
         self._dense: dict[str, torch.Tensor] | None = checked
         self._shapes: dict[str, torch.Size] = {n: t.shape for n, t in checked.items()}
         # Caches, valid because a Mask's tensors are never modified after construction.
@@ -137,6 +139,14 @@ class Mask(Mapping[str, torch.Tensor]):
             if not isinstance(index, torch.Tensor) or index.dtype != torch.long or index.dim() != 1:
                 kind = getattr(index, "dtype", type(index).__name__)
                 raise TypeError(f"indices of {name!r} must be a 1-D int64 tensor, got {kind} with shape {tuple(getattr(index, 'shape', ()))}")
+            numel = torch.Size(shape).numel()
+            if index.numel():
+                low, high = (int(v) for v in torch.aminmax(index))
+                if low < 0 or high >= numel:
+                    raise ValueError(
+                        f"indices of {name!r} must be flat indices in [0, {numel}) for shape {tuple(shape)}, "
+                        f"got values from {low} to {high}"
+                    )
             mask._shapes[name], mask._index[name] = shape, index
             mask._nnz[name] = index.numel()
         if not assume_unique:
@@ -460,7 +470,7 @@ class Mask(Mapping[str, torch.Tensor]):
         loaded = Mask.from_state_dict(state)
         self._check_compatible(loaded, "load_state_dict")
         self._dense = {n: loaded._tensors[n].to(t.device) for n, t in self._tensors.items()}
-        self._index, self._nnz = {}, {}
+        self._index, self._nnz, self._subset_of = {}, {}, None
 
     # -- display --------------------------------------------------------------------------------
 

@@ -96,6 +96,15 @@ class GrowsTooMany:
         return ~kept
 
 
+class GrowsRepeated:
+    """A broken grower: lists one entry twice (and vouches that its indices are unique)."""
+
+    def grow(self, ctx, kept, count):
+        free = {n: torch.nonzero(~kept[n].reshape(-1)).squeeze(1) for n in kept}
+        picked = {n: torch.cat([f[: count[n] - 1], f[:1]]) if count[n] else f[:0] for n, f in free.items()}
+        return Mask.from_indices(picked, kept, assume_unique=True)
+
+
 def _engine():
     model = nn.Linear(8, 8, bias=False)
     return SparseEngine(model, random_mask({"weight": (8, 8)}, 0.5, 0), torch.optim.Adam(model.parameters()))
@@ -107,6 +116,7 @@ def _engine():
         (DropsInactive(), random_grower(), "DropsInactive", "not active"),
         (magnitude_pruner(), GrowsActive(), "GrowsActive", "still active"),
         (magnitude_pruner(), GrowsTooMany(), "GrowsTooMany", "changed"),
+        (magnitude_pruner(), GrowsRepeated(), "GrowsRepeated", "repeats entries"),
     ],
 )
 def test_an_invariant_breaking_component_is_named_in_the_error(pruner, grower, culprit, rule):
@@ -240,3 +250,105 @@ def test_only_optimizers_known_to_keep_zero_state_skip_the_state_masking():
     assert not keeps_inactive_state_zero(torch.optim.Adagrad(params, initial_accumulator_value=0.1))
     assert not keeps_inactive_state_zero(torch.optim.Adamax(params))
     assert not keeps_inactive_state_zero(TweakedAdam(params))
+
+
+def _stepped_dense_layer(dtype=torch.float32):
+    model = nn.Linear(6, 5, bias=False).to(dtype)
+    mask = Mask({"weight": torch.ones(5, 6, dtype=torch.bool)})
+    opt = torch.optim.Adam(model.parameters(), lr=0.1, eps=1e-3 if dtype == torch.float16 else 1e-8)
+    engine = SparseEngine(model, mask, opt)
+    model.weight.grad = torch.randn(5, 6, generator=torch.Generator().manual_seed(0)).to(dtype)
+    opt.step()
+    return model, opt, engine
+
+
+def test_entries_dropped_and_regrown_by_one_update_keep_their_weight_and_optimizer_state():
+    # A layer that ERK makes dense has nothing else to regrow: the update must leave it as it is
+    # (RigL), not reset 30% of it to zero at every update.
+    model, opt, engine = _stepped_dense_layer()
+    weight = model.weight.detach().clone()
+    state = {k: v.clone() for k, v in opt.state[model.weight].items()}
+    model.weight.grad = torch.randn(5, 6, generator=torch.Generator().manual_seed(1))
+    stats = prune_and_grow(engine, magnitude_pruner(), random_grower(), 0.3, generator=torch.Generator().manual_seed(2))
+    assert stats.total_dropped == stats.total_grown == 9
+    assert engine.mask["weight"].all()
+    assert torch.equal(model.weight.detach(), weight)
+    for key, value in state.items():
+        assert torch.equal(opt.state[model.weight][key], value), key
+    engine.verify()
+
+
+def test_only_entries_that_join_the_mask_start_at_zero():
+    model = nn.Linear(8, 8, bias=False)
+    opt = torch.optim.Adam(model.parameters(), lr=0.1)
+    engine = SparseEngine(model, random_mask({"weight": (8, 8)}, 0.5, 3), opt)
+    model.weight.grad = torch.randn(8, 8)
+    opt.step()
+    old, weight = engine.mask["weight"].clone(), model.weight.detach().clone()
+    # drop 4 active entries; grow 2 of them back and 2 inactive ones
+    active, inactive = torch.nonzero(old.reshape(-1)).squeeze(1), torch.nonzero(~old.reshape(-1)).squeeze(1)
+    drop = Mask.from_indices({"weight": active[:4]}, engine.mask)
+    grow = Mask.from_indices({"weight": torch.cat([active[:2], inactive[:2]])}, engine.mask)
+    engine.apply_update(drop, grow)
+    flat = model.weight.detach().reshape(-1)
+    assert torch.equal(flat[active[:2]], weight.reshape(-1)[active[:2]])  # regrown: kept
+    assert torch.all(flat[active[2:4]] == 0) and torch.all(flat[inactive[:2]] == 0)  # left, joined
+    for value in (opt.state[model.weight]["exp_avg"], opt.state[model.weight]["exp_avg_sq"]):
+        assert torch.all(value.reshape(-1)[active[:2]] != 0)
+        assert torch.all(value.reshape(-1)[torch.cat([active[2:4], inactive[:2]])] == 0)
+    assert engine.ever_active.total_nnz == old.sum() + 2
+    engine.verify()
+
+
+def test_float16_weights_under_adam_keep_their_inactive_entries_exactly_zero():
+    # Adam's default eps (1e-8) is 0 in float16: its step writes 0/0 = NaN at every zero gradient,
+    # which a multiply by the mask cannot clear.
+    model = nn.Linear(6, 5, bias=False).half()
+    opt = torch.optim.Adam(model.parameters(), lr=1e-3)
+    engine = SparseEngine(model, random_mask({"weight": (5, 6)}, 0.5, 0), opt)
+    for step in range(3):
+        model.weight.grad = torch.randn(5, 6, generator=torch.Generator().manual_seed(step)).half()
+        opt.step()
+        if step == 1:
+            model.weight.grad = torch.randn(5, 6).half()
+            prune_and_grow(engine, magnitude_pruner(), random_grower(), 0.5, generator=torch.Generator().manual_seed(9))
+    inactive = ~engine.mask["weight"]
+    assert torch.equal(model.weight.detach()[inactive], torch.zeros(int(inactive.sum()), dtype=torch.float16))
+    engine.verify()
+
+
+def test_a_zero_dim_parameter_is_checked_without_mistaking_the_step_counter_for_state():
+    model = nn.Module()
+    model.scale = nn.Parameter(torch.tensor(2.0))
+    opt = torch.optim.Adam(model.parameters())
+    engine = SparseEngine(model, Mask({"scale": torch.tensor(False)}), opt)  # pruned away
+    for _ in range(2):
+        model.scale.grad = torch.tensor(1.0)
+        opt.step()
+    engine.verify()  # Adam's 0-d "step" counter is not per-entry state...
+    assert float(opt.state[model.scale]["step"]) == 2.0  # ...and is left alone
+    assert float(model.scale) == 0.0
+
+
+def test_a_mask_taken_from_channels_last_weights_is_stored_row_major_and_updates():
+    conv = nn.Conv2d(3, 4, 3, bias=False).to(memory_format=torch.channels_last)
+    with torch.no_grad():
+        conv.weight.mul_((torch.rand(conv.weight.shape, generator=torch.Generator().manual_seed(0)) < 0.5).float())
+    mask = Mask.from_nonzero(conv)
+    assert mask["weight"].is_contiguous()
+    opt = torch.optim.Adam(conv.parameters())
+    engine = SparseEngine(conv, mask, opt)
+    conv(torch.randn(2, 3, 6, 6)).square().sum().backward()
+    stats = prune_and_grow(engine, magnitude_pruner(), random_grower(), 0.3, generator=torch.Generator().manual_seed(1))
+    assert stats.total_grown == stats.total_dropped > 0
+    opt.step()
+    engine.verify()
+
+
+def test_a_drop_mask_reloaded_from_a_state_dict_is_checked_again():
+    engine = _engine()
+    drop = Mask.from_positions(engine.mask, {"weight": torch.tensor([0, 1])})
+    inactive = torch.nonzero(~engine.mask["weight"].reshape(-1)).squeeze(1)[:2]
+    drop.load_state_dict(Mask.from_indices({"weight": inactive}, engine.mask).state_dict())  # entries not active
+    with pytest.raises(InvariantViolation, match="not active"):
+        engine.apply_update(drop, Mask({"weight": torch.zeros(8, 8, dtype=torch.bool)}), preserve="none")

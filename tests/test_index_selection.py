@@ -166,8 +166,9 @@ def test_from_indices_errors_are_clear():
         Mask.from_indices({"w": torch.tensor([1, 1])}, like)
     with pytest.raises(TypeError, match="1-D int64"):
         Mask.from_indices({"w": torch.tensor([1.0])}, like)
-    with pytest.raises(IndexError):
-        Mask.from_indices({"w": torch.tensor([6])}, like)
+    for outside in (6, -1):  # checked even when the caller vouches for uniqueness
+        with pytest.raises(ValueError, match=r"flat indices in \[0, 6\) for shape \(2, 3\)"):
+            Mask.from_indices({"w": torch.tensor([0, outside])}, like, assume_unique=True)
     with pytest.raises(Exception, match="give indices for every name"):
         Mask.from_indices({"v": torch.tensor([0])}, like)
 
