@@ -343,13 +343,14 @@ class SparseEngine:
         """The entries that leave the mask and those that join it: ``drops`` and ``grows``
         without the entries in both (active before the update and after it)."""
         left, joined = {}, {}
-        for n in drops:
-            regrown = gather(before[n], grows[n])  # grown entries that were active: dropped and regrown
-            if grows[n].numel() and bool(regrown.any()):
-                joined[n] = gather(grows[n], positions_where(~regrown))
-                left[n] = gather(drops[n], positions_where(~gather(after[n], drops[n])))
+        for n, drop in drops.items():
+            grow = grows[n]
+            regrown = gather(before[n], grow)  # grown entries that were active: dropped and regrown
+            if grow.numel() and bool(regrown.any()):
+                joined[n] = gather(grow, positions_where(~regrown))
+                left[n] = gather(drop, positions_where(~gather(after[n], drop)))
             else:
-                left[n], joined[n] = drops[n], grows[n]
+                left[n], joined[n] = drop, grow
         return left, joined
 
     def _grow_ever_active(self, grows: dict) -> None:

@@ -76,7 +76,6 @@ class DynamicSparse(MaskedStrategy):
         # engine masks the gradients in place before that step: keep the dense ones for growth.
         if self.explore and self._cadence.due(step):
             self._dense_grads = {n: p.grad.detach().clone() for n, p in self.engine.params.items() if p.grad is not None}
-        return None
 
     def after_step(self, step: int) -> MaskUpdateStats | None:
         dense = self._dense_grads

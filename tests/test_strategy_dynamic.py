@@ -2,9 +2,9 @@
 
 import pytest
 import torch
-from torch import nn
 from hypothesis import given, settings
 from hypothesis import strategies as st
+from torch import nn
 
 from maskforge.plugin_manager import get_plugins
 from maskforge.single_trainer import train_single
