@@ -36,12 +36,9 @@ from maskforge.schedules import CubicGradual
 from maskforge.score_masking import ScoreTopK, attach_score_masks, bake_score_masks
 from maskforge.strategy import MaskedStrategy, _density
 
-WEIGHT_INITS = ("signed_constant", "kaiming_normal", "keep")
+from .weight_init import WEIGHT_INITS, fan_in, init_weight
+
 SCORE_INITS = ("kaiming_uniform", "magnitude", "uniform")
-
-
-def _fan_in(weight: torch.Tensor) -> int:
-    return nn.init._calculate_correct_fan(weight, "fan_in") if weight.dim() > 1 else weight.numel()
 
 
 @attrs.define(kw_only=True)
@@ -81,15 +78,7 @@ class EdgePopup(MaskedStrategy):
         self.selector = attach_score_masks(model, scores, self._count_at(1))
 
     def _init_weight(self, weight: torch.Tensor) -> None:
-        if self.weight_init == "keep" or weight.dim() < 2:
-            return
-        fan = _fan_in(weight) * (self.density if self.scale_fan else 1.0)
-        std = math.sqrt(2.0) / math.sqrt(fan)
-        if self.weight_init == "kaiming_normal":
-            weight.normal_(0.0, std, generator=self.generator)
-        else:
-            signs = torch.randint(0, 2, weight.shape, generator=self.generator).to(weight.device) * 2 - 1
-            weight.copy_(signs.to(weight.dtype) * std)
+        init_weight(weight, self.weight_init, self.generator, self.density if self.scale_fan else 1.0)
 
     def _init_scores(self, weight: torch.Tensor) -> torch.Tensor:
         if self.score_init == "magnitude":
@@ -98,7 +87,7 @@ class EdgePopup(MaskedStrategy):
         if self.score_init == "uniform":
             scores.uniform_(0.0, 1.0, generator=self.generator)
         else:  # kaiming_uniform with a = sqrt(5), torch's default layer init
-            fan = _fan_in(weight) if weight.dim() > 1 else max(1, weight.numel())
+            fan = fan_in(weight) if weight.dim() > 1 else max(1, weight.numel())
             bound = 1.0 / math.sqrt(fan)
             scores.uniform_(-bound, bound, generator=self.generator)
         return scores.to(weight.device)

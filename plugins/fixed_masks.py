@@ -7,13 +7,20 @@
   mask fixed (STU-GAN section 3.2, Table 1 "PF (global)/(uniform)"). Load the trained weights
   before ``attach``.
 * ``random`` — random pruning at a given allocation (uniform by default): the random-pruning
-  baseline of both papers.
+  baseline of both papers. Its ``weight_init`` (``keep``, ``signed_constant``,
+  ``kaiming_normal``) re-draws the sparsified weights first, so the SLT comparison (Fig. 8)
+  prunes the same kind of random network as ``edge_popup``.
 """
 
 from __future__ import annotations
 
+import attrs
+from torch import nn
+
 from maskforge.hookspecs import hookimpl
 from maskforge.strategy import MaskedStrategy
+
+from .weight_init import WEIGHT_INITS, init_weight
 
 
 def static(**options) -> MaskedStrategy:
@@ -26,9 +33,26 @@ def prune_finetune(**options) -> MaskedStrategy:
     return MaskedStrategy(**{"allocator": "global", "init_score": "magnitude", **options})
 
 
+@attrs.define(kw_only=True)
+class RandomPruning(MaskedStrategy):
+    """A random mask; with ``weight_init`` other than ``keep``, over re-drawn random weights."""
+
+    allocator: str = "uniform"
+    weight_init: str = attrs.field(default="keep", validator=attrs.validators.in_(WEIGHT_INITS))
+
+    def attach(self, model: nn.Module, **kwargs) -> None:
+        if self.weight_init != "keep":
+            self._set_context(model, **kwargs)
+            params = dict(model.named_parameters())
+            for name in self.allocation_for(model).counts:
+                init_weight(params[name], self.weight_init, self.generator)
+            kwargs["generator"] = self.generator
+        super().attach(model, **kwargs)
+
+
 def random_pruning(**options) -> MaskedStrategy:
     """Random pruning at a given allocation (uniform by default)."""
-    return MaskedStrategy(**{"allocator": "uniform", "init_score": "random", **options})
+    return RandomPruning(**{"init_score": "random", **options})
 
 
 @hookimpl

@@ -125,6 +125,32 @@ def test_random_pruning_is_uniform_and_seeded():
     assert all(abs(d - 0.25) < 0.02 for d in sa.mask.density().values())
 
 
+@pytest.mark.parametrize("weight_init", ["signed_constant", "kaiming_normal", "keep"])
+def test_random_pruning_can_redraw_the_weights_as_edge_popup_does(weight_init):
+    model, original = student(), student()
+    strategy = _create("random", density=0.5, weight_init=weight_init)
+    strategy.attach(model, generator=torch.Generator().manual_seed(3))
+    for name, p in model.named_parameters():
+        w, active = p.detach(), dict(strategy.mask.items()).get(name)
+        sigma = (2.0 / p.shape[1]) ** 0.5 if p.dim() == 2 else None
+        if active is None:  # biases are not sparsified and never re-drawn
+            assert torch.equal(w, dict(original.named_parameters())[name].detach())
+        elif weight_init == "signed_constant":
+            assert torch.allclose(w[active].abs(), torch.full((int(active.sum()),), sigma))
+        elif weight_init == "kaiming_normal":
+            assert not torch.equal(w[active], dict(original.named_parameters())[name].detach()[active])
+            assert 0.5 * sigma < float(w[active].std()) < 1.5 * sigma
+        else:
+            assert torch.equal(w[active], dict(original.named_parameters())[name].detach()[active])
+        if active is not None:
+            assert torch.all(w[~active] == 0)
+
+
+def test_random_pruning_rejects_an_unknown_weight_init():
+    with pytest.raises(ValueError, match="weight_init"):
+        _create("random", weight_init="xavier")
+
+
 def test_static_uses_erk_and_never_changes():
     model = student(32)
     strategy = _create("static", density=0.2)
