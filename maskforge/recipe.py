@@ -14,6 +14,7 @@ from typing import Any
 import attrs
 
 from maskforge.plugin_manager import Plugins, get_plugins
+from maskforge.schedules import CosineDecay
 
 
 def _positive(instance, attribute, value):
@@ -64,11 +65,25 @@ class ModelSpec:
 
 @attrs.frozen
 class OptimizerSpec:
-    """Adam(W) settings."""
+    """Adam(W) settings, and the learning rate over a round of training.
+
+    ``lr_schedule``: ``constant``, or ``cosine`` — ``lr_min + (lr - lr_min) * (1 + cos(pi * (t - 1) / T)) / 2``
+    at step t of a round of T steps (``CosineAnnealingLR`` with ``T_max = T``, the SLT paper's
+    "cosine annealing"), once per round and never periodic. The learning rate is a function of
+    the step alone, so a resumed run follows it exactly.
+    """
 
     lr: float = 2e-4
     betas: tuple[float, float] = attrs.field(default=(0.0, 0.999), converter=tuple)
     weight_decay: float = 0.0
+    lr_schedule: str = attrs.field(default="constant", validator=attrs.validators.in_(("constant", "cosine")))
+    lr_min: float = attrs.field(default=0.0, validator=_non_negative)
+
+    def lr_at(self, step: int, steps: int) -> float:
+        """The learning rate at ``step`` (1-based) of a round of ``steps`` steps."""
+        if self.lr_schedule == "constant":
+            return self.lr
+        return CosineDecay(initial=self.lr, t_end=steps, final=self.lr_min)(step - 1)
 
 
 @attrs.frozen

@@ -17,7 +17,7 @@ RECIPE = Path(__file__).parents[1] / "recipes" / "stu_digits.py"
 SETS = ["train.steps=12", "train.batch_size=16", "train.device=cpu", "output.log_every=1", "output.checkpoint_every=3",
         "output.sample_every=100", "output.n_samples=4", "output.keep_checkpoints=10", "g_sparsity.options.update_every=2",
         "d_sparsity.strategy=set", "d_sparsity.options.update_every=3", "averager.start_step=2",
-        "generator.options.width=0.25", "discriminator.options.width=0.25"]
+        "generator.options.width=0.25", "discriminator.options.width=0.25", "g_optimizer.lr_schedule=cosine"]
 
 
 def command(out, *extra):
@@ -57,6 +57,7 @@ def assert_bit_identical(a, b):
     for name, value in a["averager"]["shadow"].items():
         assert torch.equal(value, b["averager"]["shadow"][name]), f"averager {name} differs"
     for key in ("opt_g", "opt_d"):
+        assert [g["lr"] for g in a[key]["param_groups"]] == [g["lr"] for g in b[key]["param_groups"]]
         for pid, state in a[key]["state"].items():
             for k, v in state.items():
                 assert torch.equal(v, b[key]["state"][pid][k]), f"{key} state {k} differs"

@@ -186,3 +186,26 @@ def test_non_finite_losses_stop_naming_step_and_network_or_are_skipped(policy, t
     else:
         summary = run_recipe(recipe, out_dir=out, plugins=_nan_plugins())
         assert summary["steps"] == 3 and summary["skipped_steps"] == 1
+
+
+def test_a_cosine_learning_rate_is_annealed_over_each_round_and_logged(tmp_path):
+    import math
+
+    from maskforge.recipe import OptimizerSpec
+
+    spec = OptimizerSpec(lr=1e-3, lr_schedule="cosine", lr_min=1e-4)
+    assert spec.lr_at(1, 10) == pytest.approx(1e-3)
+    assert spec.lr_at(6, 10) == pytest.approx(1e-4 + 0.9e-3 * 0.5 * (1 + math.cos(math.pi * 0.5)))
+    assert spec.lr_at(10, 10) > spec.lr_at(11, 10) == pytest.approx(1e-4) == spec.lr_at(500, 10)  # held, not periodic
+    assert OptimizerSpec(lr=1e-3).lr_at(7, 10) == 1e-3
+    out = tmp_path / "run"
+    assert run("stu_digits.py", out, [*SHRINK["stu_digits.py"], "g_optimizer.lr_schedule=cosine", "g_optimizer.lr=0.002"]) == 0
+    steps = [r for r in map(json.loads, (out / "metrics.jsonl").read_text().splitlines()) if r["event"] == "step"]
+    assert [r["lr_g"] for r in steps] == pytest.approx([0.002 * 0.5 * (1 + math.cos(math.pi * (t - 1) / 3)) for t in (1, 2, 3)])
+    assert all("lr_d" not in r for r in steps)  # D's rate is constant: not logged
+
+
+@pytest.mark.parametrize("bad, message", [("g_optimizer.lr_schedule=step", "lr_schedule"), ("g_optimizer.lr_min=-1", "lr_min")])
+def test_a_bad_learning_rate_schedule_is_one_line(bad, message, tmp_path, capsys):
+    assert run("stu_digits.py", tmp_path / "run", [*SHRINK["stu_digits.py"], bad]) == 2
+    assert message in capsys.readouterr().err

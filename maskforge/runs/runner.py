@@ -109,6 +109,21 @@ def _set_rng_state(c: Components, state: dict) -> None:
         torch.cuda.set_rng_state(state["cuda"], c.device)
 
 
+def _schedule_learning_rates(c: Components, round_step: int, steps: int) -> None:
+    """Set each optimizer's learning rate for this G step (D's steps within it share it)."""
+    for opt, spec in ((c.opt_g, c.recipe.g_optimizer), (c.opt_d, c.recipe.d_optimizer)):
+        if opt is not None and spec.lr_schedule != "constant":
+            lr = spec.lr_at(round_step, steps)
+            for group in opt.param_groups:
+                group["lr"] = lr
+
+
+def _learning_rates(c: Components) -> dict:
+    """``lr_g`` / ``lr_d`` for the log, where a schedule moves them."""
+    return {f"lr_{net}": opt.param_groups[0]["lr"] for net, opt, spec in (("g", c.opt_g, c.recipe.g_optimizer), ("d", c.opt_d, c.recipe.d_optimizer))
+            if opt is not None and spec.lr_schedule != "constant"}
+
+
 def _payload(c: Components, progress: RunProgress, plugins: Plugins) -> dict:
     payload = {
         "format": FORMAT,
@@ -261,6 +276,7 @@ def _train(c: Components, recipe: GANRecipe, run_dir: Path, progress: RunProgres
             while progress.round_step < train.steps:
                 progress.round_step += 1
                 progress.step += 1
+                _schedule_learning_rates(c, progress.round_step, train.steps)
                 metrics = step_fn(c, progress.round_step, hook, counters)
                 progress.d_step = counters["d_step"]
                 for stats in counters.pop("updates", []):
@@ -277,7 +293,7 @@ def _train(c: Components, recipe: GANRecipe, run_dir: Path, progress: RunProgres
                 hook.maskforge_step_end(step=progress.step, metrics=metrics)
                 last = progress.round == rounds - 1 and progress.round_step == train.steps
                 if progress.step % out.log_every == 0 or last:
-                    record = {"step": progress.step, "round": progress.round, **metrics, **_densities(c),
+                    record = {"step": progress.step, "round": progress.round, **metrics, **_densities(c), **_learning_rates(c),
                               "seconds": round(time.perf_counter() - started, 2)}
                     log.write({"event": "step", **record})
                     info = "  ".join(f"{k} {v:.4f}" for k, v in record.items() if k not in ("step", "round", "seconds"))
