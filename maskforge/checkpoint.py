@@ -72,8 +72,10 @@ def load(path: Path | str, map_location: str | torch.device = "cpu") -> Any:
             f"checkpoint {path} cannot be read: it is truncated, corrupted or not a checkpoint ({reason}); "
             "resume from an older checkpoint of the run"
         ) from None
-    if not (isinstance(wrapper, dict) and wrapper.get("format") == FORMAT):
-        return wrapper
+    if not (isinstance(wrapper, dict) and wrapper.get("format") == FORMAT):  # a plain torch.save file
+        if str(map_location) == "cpu":
+            return wrapper
+        return torch.load(path, map_location=map_location, weights_only=True)
     data = wrapper["payload"].numpy().tobytes()
     if hashlib.sha256(data).hexdigest() != wrapper["sha256"]:
         raise CheckpointError(f"checkpoint {path} is corrupted: its content hash does not match; resume from an older checkpoint")
