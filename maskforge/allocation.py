@@ -137,10 +137,17 @@ def _scaled(
     budget = density * sum(numel.values()) - sum(fixed[n] * numel[n] for n in fixed)
     dense: set[str] = set()
     free = [n for n in shapes if n not in fixed]
+    empty = {n for n in free if numel[n] == 0}  # nothing to keep: the target density, no share of the budget
     while True:
-        scalable = [n for n in free if n not in dense]
+        scalable = [n for n in free if n not in dense and n not in empty]
         rhs = budget - sum(numel[n] for n in dense)
         divisor = sum(raw[n] * numel[n] for n in scalable)
+        if not scalable and dense and rhs > len(shapes):  # every free layer dense and still short of the target
+            raise ValueError(
+                f"density {density} cannot be met: with the overrides, even keeping every other layer dense "
+                f"keeps {round(budget - rhs + sum(fixed[n] * numel[n] for n in fixed))} of the "
+                f"{round(density * sum(numel.values()))} entries it asks for; raise the overrides or lower the density"
+            )
         if not scalable or divisor <= 0:
             break
         eps = rhs / divisor
@@ -157,6 +164,8 @@ def _scaled(
     for n in shapes:
         if n in fixed:
             densities[n] = fixed[n]
+        elif n in empty:
+            densities[n] = density
         elif n in dense or not scalable:
             densities[n] = 1.0
         else:
@@ -181,7 +190,7 @@ def erdos_renyi(
     raw = {}
     for n, s in shapes.items():
         n_in, n_out = _channels(s)
-        raw[n] = ((n_in + n_out) / (n_in * n_out)) ** power_scale
+        raw[n] = ((n_in + n_out) / (n_in * n_out)) ** power_scale if n_in * n_out else 0.0
     return _scaled(shapes, density, raw, overrides)
 
 
@@ -193,5 +202,5 @@ def erdos_renyi_kernel(
     overrides: Mapping[str, float] | None = None,
 ) -> Allocation:
     """ERK: density ∝ ``(sum(shape) / prod(shape)) ** power_scale`` (STU-GAN section 4.1)."""
-    raw = {n: (sum(int(d) for d in s) / _numel(s)) ** power_scale for n, s in shapes.items()}
+    raw = {n: (sum(int(d) for d in s) / _numel(s)) ** power_scale if _numel(s) else 0.0 for n, s in shapes.items()}
     return _scaled(shapes, density, raw, overrides)

@@ -126,6 +126,20 @@ def test_overrides_larger_than_the_budget_are_rejected():
         erdos_renyi_kernel({"a": (100, 100), "b": (10, 10)}, 0.01, overrides={"a": 0.5})
 
 
+@pytest.mark.parametrize("allocator", [erdos_renyi, erdos_renyi_kernel])
+def test_overrides_that_leave_the_budget_out_of_reach_are_rejected(allocator):
+    # the free layer would have to exceed density 1: the allocation cannot reach the target
+    with pytest.raises(ValueError, match="cannot be met: .* keeps 1100 of the 9090 entries"):
+        allocator({"big": (100, 100), "small": (10, 10)}, 0.9, overrides={"big": 0.1})
+
+
+@pytest.mark.parametrize("allocator", [uniform, erdos_renyi, erdos_renyi_kernel])
+def test_a_layer_with_no_entries_gets_the_target_density_and_no_share(allocator):
+    allocation = allocator({"empty": (0, 4), "b": (8, 8)}, 0.5)
+    assert allocation.counts == {"empty": 0, "b": 32}
+    assert allocation.densities["empty"] == 0.5
+
+
 @pytest.mark.parametrize("density", [0.05, 0.2, 0.5])
 def test_erk_equals_the_published_algorithm_on_the_shapes_of_the_biggan_model_itself(density):
     from maskforge.models import BigGANGenerator
