@@ -37,7 +37,7 @@ class EMA:
 
     @torch.no_grad()
     def update(self, model: nn.Module, mask: Mask | None = None, step: int = 0) -> None:
-        params = dict(model.named_parameters())
+        params = dict(model.named_parameters(remove_duplicate=False))  # tied weights: every name is averaged
         for name, value in model.state_dict().items():
             value = value.detach()
             current = self.shadow.get(name)

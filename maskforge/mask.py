@@ -374,6 +374,13 @@ class Mask(Mapping[str, torch.Tensor]):
         out = {}
         for name, tensor in self._tensors.items():
             if name not in params:
+                alias = dict(model.named_parameters(remove_duplicate=False)).get(name)
+                if alias is not None:
+                    first = next(n for n, p in params.items() if p is alias)
+                    raise MaskMismatchError(
+                        f"mask names parameter {name!r}, which is the same tensor as {first!r} (tied weights); "
+                        f"key the mask by {first!r} only"
+                    )
                 raise MaskMismatchError(
                     f"mask names parameter {name!r} but the model has no such parameter; "
                     "was the mask built for another model?"

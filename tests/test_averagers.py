@@ -83,3 +83,25 @@ def test_copy_before_any_update_is_a_clear_error():
 def test_beta_outside_zero_one_is_rejected(beta):
     with pytest.raises(ValueError, match=r"beta must be in \[0, 1\)"):
         SEMA(beta=beta)
+
+
+class _Tied(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.emb = nn.Linear(3, 3, bias=False)
+        self.head = nn.Linear(3, 3, bias=False)
+        self.head.weight = self.emb.weight  # one tensor, two state-dict names
+
+
+def test_tied_weights_are_averaged_under_every_name_and_copied_back_averaged():
+    model, ema = _Tied(), EMA(beta=0.9)
+    ema.update(model)
+    start = model.emb.weight.detach().clone()
+    with torch.no_grad():
+        model.emb.weight.add_(1.0)
+    ema.update(model, step=1)
+    expected = 0.9 * start + 0.1 * model.emb.weight.detach()
+    assert torch.allclose(ema.shadow["emb.weight"], expected) and torch.allclose(ema.shadow["head.weight"], expected)
+    copy = _Tied()
+    ema.copy_to(copy)
+    assert torch.allclose(copy.emb.weight, expected)

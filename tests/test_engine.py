@@ -352,3 +352,11 @@ def test_a_drop_mask_reloaded_from_a_state_dict_is_checked_again():
     drop.load_state_dict(Mask.from_indices({"weight": inactive}, engine.mask).state_dict())  # entries not active
     with pytest.raises(InvariantViolation, match="not active"):
         engine.apply_update(drop, Mask({"weight": torch.zeros(8, 8, dtype=torch.bool)}), preserve="none")
+
+
+def test_a_mask_keyed_by_the_alias_of_a_tied_weight_names_the_first_name():
+    model = nn.Module()
+    model.emb, model.head = nn.Linear(3, 3, bias=False), nn.Linear(3, 3, bias=False)
+    model.head.weight = model.emb.weight
+    with pytest.raises(MaskMismatchError, match=r"'head.weight', which is the same tensor as 'emb.weight' \(tied weights\)"):
+        SparseEngine(model, Mask({"head.weight": torch.ones(3, 3, dtype=torch.bool)}))
