@@ -31,8 +31,10 @@ def _literal(text: str) -> Any:
         return ast.literal_eval(text)
     except (ValueError, SyntaxError):
         lowered = text.strip().lower()
-        if lowered in ("true", "false"):
-            return lowered == "true"
+        if lowered in ("true", "yes", "on"):  # the words a bool field takes, for untyped options too
+            return True
+        if lowered in ("false", "no", "off"):
+            return False
         if lowered in ("none", "null"):
             return None
         return text
@@ -111,7 +113,9 @@ def _apply(obj: Any, parts: list[str], text: str, where: str) -> Any:
     try:
         return attrs.evolve(obj, **{name: value})
     except (ValueError, TypeError) as err:
-        raise OverrideError(f"--set {where}={text}: {err}") from None
+        # attrs' validators put the message first, then the field and the allowed values
+        reason = err.args[0] if err.args and isinstance(err.args[0], str) else str(err)
+        raise OverrideError(f"--set {where}={text}: {reason}") from None
 
 
 def apply_overrides(recipe: Any, assignments: list[str]) -> Any:

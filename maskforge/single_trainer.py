@@ -40,7 +40,7 @@ def train_single(
     for round_index in range(strategy.rounds):
         optimizer = make_optimizer(strategy.trainable_parameters())
         strategy.bind(optimizer)
-        for step in range(1, steps + 1):
+        for step in range(1, strategy.round_steps(round_index, steps) + 1):
             optimizer.zero_grad(set_to_none=True)
             loss = loss_fn(model, step)
             loss.backward()

@@ -6,12 +6,12 @@ A trainer drives every strategy the same way, once per network (G and D each get
     optimizer = Adam(strategy.trainable_parameters())                    # weights, or scores
     strategy.bind(optimizer)
     for round in range(strategy.rounds):                                 # IMP: several rounds
-        for step in 1..T:                                                # steps of THIS network
+        for step in 1..strategy.round_steps(round, T):                   # steps of THIS network
             loss.backward()
             stats = strategy.before_step(step)   # after backward, before optimizer.step()
             optimizer.step()
             stats = strategy.after_step(step)    # after optimizer.step() (STU-GAN's updates)
-        strategy.end_round(round)
+        strategy.end_round(round)                                        # then a new optimizer, bound
 
 :class:`MaskedStrategy` implements the common part — allocate a density over the sparsified
 parameters, choose the initial entries by a score, bind a :class:`~maskforge.engine.SparseEngine`
@@ -152,6 +152,11 @@ class MaskedStrategy:
 
     def end_round(self, round_index: int) -> None:
         """After the last step of a round (multi-round strategies only)."""
+
+    def round_steps(self, round_index: int, steps: int) -> int:
+        """Steps of round ``round_index`` when a recipe's round is ``steps`` long (a strategy
+        whose rounds differ in length, e.g. a search then a fine-tuning, says so here)."""
+        return steps
 
     # -- state ----------------------------------------------------------------------------------
 

@@ -17,7 +17,9 @@ Options (besides :class:`~maskforge.strategy.MaskedStrategy`'s ``density``, ``al
     gradual_steps: move from dense to the target density over this many steps with Zhu &
         Gupta's cubic schedule (0 = the target from the first step).
     finetune_steps: steps of weight fine-tuning of the surviving weights after the search
-        (SLT Experiment 3); the trainer calls :meth:`EdgePopup.start_finetune`.
+        (SLT Experiment 3): a second round of that many steps, begun by
+        :meth:`EdgePopup.start_finetune` at the end of the first (``maskforge run`` binds a
+        fresh optimizer over the weights then, like every new round).
 """
 
 from __future__ import annotations
@@ -57,6 +59,17 @@ class EdgePopup(MaskedStrategy):
     selector: ScoreTopK | None = attrs.field(default=None, init=False, repr=False)
     phase: str = attrs.field(default="search", init=False)
     _allocation: Allocation | None = attrs.field(default=None, init=False, repr=False)
+    _count_step: int = attrs.field(default=1, init=False, repr=False)
+
+    def __attrs_post_init__(self):
+        self.rounds = 2 if self.finetune_steps else 1  # the search, then the fine-tuning
+
+    def round_steps(self, round_index: int, steps: int) -> int:
+        return self.finetune_steps if round_index == 1 else steps
+
+    def end_round(self, round_index: int) -> None:
+        if round_index == 0 and self.finetune_steps and self.phase == "search":
+            self.start_finetune()  # the trainer then binds a fresh optimizer over the weights
 
     def param_filter(self) -> ParamFilter:
         base = super().param_filter()
@@ -121,6 +134,7 @@ class EdgePopup(MaskedStrategy):
     def after_step(self, step: int) -> None:
         if self.phase == "search" and self.gradual_steps:
             self.selector.set_count(self._count_at(step + 1))
+            self._count_step = step + 1
 
     def current_mask(self) -> Mask:
         if self.phase == "search":
@@ -148,6 +162,7 @@ class EdgePopup(MaskedStrategy):
         state["phase"] = self.phase
         if self.phase == "search":
             state["scores"] = {n: s.detach().clone() for n, s in self.selector.scores.items()}
+            state["count_step"] = self._count_step  # where the gradual schedule stands
         return state
 
     def load_state_dict(self, state) -> None:
@@ -155,6 +170,8 @@ class EdgePopup(MaskedStrategy):
             with torch.no_grad():
                 for n, s in state["scores"].items():
                     self.selector.scores[n].copy_(s)
+            self._count_step = int(state.get("count_step", 1))
+            self.selector.set_count(self._count_at(self._count_step))
             return
         if self.phase == "search":
             self.start_finetune()

@@ -4,6 +4,7 @@ import json
 from pathlib import Path
 
 import pytest
+import torch
 
 from maskforge.cli import main
 from maskforge.inspection import inspect_checkpoint
@@ -94,3 +95,17 @@ def test_runs_write_readable_plots(digits_run):
     updates = [json.loads(line) for line in (digits_run / "metrics.jsonl").read_text().splitlines()]
     per_layer = [u for u in updates if u["event"] == "mask_update"]
     assert per_layer and all(0 < v <= 1 for v in per_layer[-1]["exploration_per_layer"].values())
+
+
+def test_the_digits_classifier_is_trained_once_then_read_from_its_cache(tmp_path, monkeypatch):
+    import maskforge.metrics.digits_classifier as classifier
+    from maskforge.metrics.extractors import DigitsExtractor
+
+    first = DigitsExtractor(cache_dir=tmp_path)
+    monkeypatch.setattr(classifier, "train_digits_classifier", lambda: pytest.fail("retrained despite the cache"))
+    second = DigitsExtractor(cache_dir=tmp_path)  # the second `maskforge eval` of a digits run
+    for a, b in zip(first.net.state_dict().values(), second.net.state_dict().values()):
+        assert torch.equal(a, b)
+    (tmp_path / "digits_classifier.pt").write_bytes(b"damaged")
+    monkeypatch.undo()
+    DigitsExtractor(cache_dir=tmp_path)  # a damaged cache is retrained, not an error

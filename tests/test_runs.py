@@ -209,3 +209,30 @@ def test_a_cosine_learning_rate_is_annealed_over_each_round_and_logged(tmp_path)
 def test_a_bad_learning_rate_schedule_is_one_line(bad, message, tmp_path, capsys):
     assert run("stu_digits.py", tmp_path / "run", [*SHRINK["stu_digits.py"], bad]) == 2
     assert message in capsys.readouterr().err
+
+
+def test_edge_popup_fine_tunes_after_its_search_and_resumes_in_either_phase(tmp_path):
+    import shutil
+
+    sets = [*SHRINK["ep_gfmn.py"], "g_sparsity.options.finetune_steps=2", "output.checkpoint_every=1",
+            "output.keep_checkpoints=10"]
+    full = tmp_path / "full"
+    assert run("ep_gfmn.py", full, sets) == 0
+    summary = json.loads((full / "summary.json").read_text())
+    assert summary["steps"] == 5  # 3 search steps, then 2 fine-tuning steps
+    final = load(max((full / "checkpoints").glob("*.pt")))
+    assert final["g_strategy"]["phase"] == "finetune"
+    for resume_at in (2, 4):  # a checkpoint of the search, and one of the fine-tuning
+        part = tmp_path / f"from{resume_at}"
+        shutil.copytree(full, part)
+        for ckpt in (part / "checkpoints").glob("*.pt"):
+            if int(ckpt.stem.split("_")[-1]) > resume_at:
+                ckpt.unlink()
+        argv = ["run", str(RECIPES / "ep_gfmn.py"), "--out", str(part), "--resume"]
+        for s in sets:
+            argv += ["--set", s]
+        assert main(argv) == 0
+        again = load(max((part / "checkpoints").glob("*.pt")))
+        assert again["progress"]["step"] == 5
+        for name, value in final["G"].items():
+            assert torch.equal(value, again["G"][name]), (resume_at, name)

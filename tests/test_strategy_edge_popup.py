@@ -172,3 +172,17 @@ def test_scores_round_trip_through_the_strategy_state():
     other.attach(other_model)
     other.load_state_dict(state)
     assert other.mask == strategy.mask
+
+
+def test_a_gradual_search_restored_from_its_state_resumes_at_the_same_count():
+    model, restored_model = student(16, 0), student(16, 0)
+    strategy, restored = _ep(density=0.2, gradual_steps=6), _ep(density=0.2, gradual_steps=6)
+    strategy.attach(model, generator=torch.Generator().manual_seed(0), total_steps=10)
+    restored.attach(restored_model, generator=torch.Generator().manual_seed(0), total_steps=10)
+    for s in (strategy, restored):
+        s.bind(torch.optim.Adam(s.trainable_parameters()))
+    for step in range(1, 4):
+        strategy.after_step(step)
+    restored.load_state_dict(strategy.state_dict())
+    assert restored.selector.count == strategy.selector.count != restored._count_at(1)
+    assert restored.mask.nnz() == strategy.mask.nnz()

@@ -101,22 +101,25 @@ class DigitsExtractor:
     name = "digits"
 
     def __init__(self, cache_dir: str | Path | None = None):
+        from maskforge.checkpoint import CheckpointError, load, save_atomic
         from maskforge.metrics.digits_classifier import (
             digits_classifier_net,
             train_digits_classifier,
         )
 
         cache = Path(cache_dir or Path.home() / ".cache" / "maskforge") / "digits_classifier.pt"
-        net = digits_classifier_net()
+        net, state = digits_classifier_net(), None
         if cache.is_file():
-            state = torch.load(cache, map_location="cpu", weights_only=True)
+            try:
+                state = load(cache)  # written by save_atomic below: hash-checked
+            except CheckpointError:
+                state = None  # a damaged cache is retrained and rewritten
+        if isinstance(state, dict) and "model" in state:
             net.load_state_dict(state["model"])
             accuracy = float(state["accuracy"])
         else:
             net, accuracy = train_digits_classifier()
             try:
-                from maskforge.checkpoint import save_atomic
-
                 save_atomic({"model": net.state_dict(), "accuracy": accuracy}, cache)
             except OSError:
                 pass  # a read-only home only costs retraining next time

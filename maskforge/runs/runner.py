@@ -154,11 +154,13 @@ def _restore(c: Components, path: Path) -> RunProgress:
         if saved.get(key) != current.get(key):
             raise RunError(f"checkpoint {path} was made with a different {key} ({saved.get(key)}) than this recipe's ({current.get(key)}); "
                            "resume with the recipe and --set overrides of the original run")
-    c.G.load_state_dict(state["G"])
+    # Strategies first: one may change the model's form (edge_popup's fine-tuning bakes its
+    # score masks into plain weights) before the saved weights are loaded into it.
     c.g_strategy.load_state_dict(state["g_strategy"])
+    c.G.load_state_dict(state["G"])
     if c.D is not None:
-        c.D.load_state_dict(state["D"])
         c.d_strategy.load_state_dict(state["d_strategy"])
+        c.D.load_state_dict(state["D"])
     c.bind_optimizers()
     c.opt_g.load_state_dict(state["opt_g"])
     if c.D is not None:
@@ -258,7 +260,8 @@ def _train(c: Components, recipe: GANRecipe, run_dir: Path, progress: RunProgres
     hook = plugins.hook if main else _NullHook()  # observers (loggers, checkpointers) run on rank 0 only
     out, train = recipe.output, recipe.train
     rounds = c.g_strategy.rounds
-    total = rounds * train.steps
+    round_steps = [c.g_strategy.round_steps(r, train.steps) for r in range(rounds)]
+    total = sum(round_steps)
     step_fn = STEPS[recipe.trainer]
     hook.maskforge_run_start(run_dir=run_dir, config=to_json(recipe))
     if main:
@@ -273,10 +276,10 @@ def _train(c: Components, recipe: GANRecipe, run_dir: Path, progress: RunProgres
     with bar:
         task = bar.add_task(recipe.name, total=total, completed=progress.step, info="")
         while progress.round < rounds:
-            while progress.round_step < train.steps:
+            while progress.round_step < round_steps[progress.round]:
                 progress.round_step += 1
                 progress.step += 1
-                _schedule_learning_rates(c, progress.round_step, train.steps)
+                _schedule_learning_rates(c, progress.round_step, round_steps[progress.round])
                 metrics = step_fn(c, progress.round_step, hook, counters)
                 progress.d_step = counters["d_step"]
                 for stats in counters.pop("updates", []):
@@ -291,7 +294,7 @@ def _train(c: Components, recipe: GANRecipe, run_dir: Path, progress: RunProgres
                     engine = getattr(c.g_strategy, "engine", None)
                     c.averager.update(c.G, engine.mask if engine is not None else None, progress.step)
                 hook.maskforge_step_end(step=progress.step, metrics=metrics)
-                last = progress.round == rounds - 1 and progress.round_step == train.steps
+                last = progress.round == rounds - 1 and progress.round_step == round_steps[progress.round]
                 if progress.step % out.log_every == 0 or last:
                     record = {"step": progress.step, "round": progress.round, **metrics, **_densities(c), **_learning_rates(c),
                               "seconds": round(time.perf_counter() - started, 2)}
