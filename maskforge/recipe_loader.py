@@ -44,4 +44,11 @@ def load_recipe(path: Path | str) -> Any:
         sys.modules.pop(name, None)
     if not hasattr(module, "recipe"):
         raise RecipeError(f"recipe {path} defines no module-level `recipe`; add `recipe = ...` at the end of the file")
+    from maskforge.recipe import GANRecipe
+
+    if not isinstance(module.recipe, GANRecipe):
+        raise RecipeError(
+            f"recipe {path} sets `recipe` to a {type(module.recipe).__name__}, not a GANRecipe; "
+            "build it with maskforge.recipe.GANRecipe(...) (see docs/recipes.md)"
+        )
     return module.recipe

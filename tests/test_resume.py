@@ -1,5 +1,6 @@
 """Exact resume: a run killed with SIGKILL (or stopped by SIGTERM) and resumed ends bit-identical."""
 
+import json
 import os
 import random
 import signal
@@ -84,6 +85,9 @@ def test_sigkill_at_a_random_step_then_resume_is_bit_identical(reference, tmp_pa
     resumed = subprocess.run(command(out, "--resume"), capture_output=True, text=True, env={**os.environ, "MASKFORGE_QUIET": "1"}, check=False)
     assert resumed.returncode == 0, resumed.stderr
     assert_bit_identical(reference, final_state(out))
+    logged = [json.loads(line)["step"] for line in (out / "metrics.jsonl").read_text().splitlines()
+              if json.loads(line)["event"] == "step"]
+    assert logged == list(range(1, 13)), "steps the killed process logged after its checkpoint are logged once"
 
 
 @pytest.mark.slow

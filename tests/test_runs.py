@@ -101,6 +101,7 @@ def test_resume_continues_from_the_newest_checkpoint(tmp_path):
     (["g_sparsity.options.drop_fraction=1.0"], "drop_fraction must be in [0, 1)"),
     (["g_sparsity.strategy=stu-gan"], "did you mean 'stu_gan'"),
     (["train.device=tpu"], "unknown device 'tpu'"),
+    (["trainer=foo"], "--set trainer=foo: 'trainer' must be in"),  # the validator's message, no attrs internals
     (["data.name=cifar10", "data.root=/nonexistent/cifar"], "CIFAR-10 not found in /nonexistent/cifar"),
 ])
 def test_bad_overrides_give_one_line_and_status_2(sets, message, tmp_path, capsys):
@@ -236,3 +237,12 @@ def test_edge_popup_fine_tunes_after_its_search_and_resumes_in_either_phase(tmp_
         assert again["progress"]["step"] == 5
         for name, value in final["G"].items():
             assert torch.equal(value, again["G"][name]), (resume_at, name)
+
+
+def test_boolean_words_in_strategy_options_are_booleans(tmp_path):
+    from maskforge.overrides import apply_overrides
+    from maskforge.recipe_loader import load_recipe
+
+    recipe = load_recipe(RECIPES / "stu_digits.py")
+    resolved = apply_overrides(recipe, ["g_sparsity.options.explore=off", "g_sparsity.options.pooled=yes"])
+    assert resolved.g_sparsity.options["explore"] is False and resolved.g_sparsity.options["pooled"] is True

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import re
+import sys
 from pathlib import Path
 
 import torch
@@ -15,10 +16,17 @@ CHECKPOINT_GLOB = "checkpoint_*.pt"
 
 
 class MetricsLog:
-    """Appends one JSON object per line to ``metrics.jsonl``."""
+    """Appends one JSON object per line to ``metrics.jsonl``.
 
-    def __init__(self, path: Path):
+    ``resume_step``: a run resumed from the checkpoint of that step drops the records written
+    after it (by the interrupted process), so every step is logged once.
+    """
+
+    def __init__(self, path: Path, resume_step: int | None = None):
         self.path = path
+        if resume_step is not None and path.is_file():
+            kept = [line for line in path.read_text().splitlines() if _step_of(line) <= resume_step]
+            path.write_text("".join(line + "\n" for line in kept))
         self._handle = path.open("a")
 
     def write(self, record: dict) -> None:
@@ -27,6 +35,13 @@ class MetricsLog:
 
     def close(self) -> None:
         self._handle.close()
+
+
+def _step_of(line: str) -> int:
+    try:
+        return int(json.loads(line).get("step", 0))
+    except (ValueError, AttributeError):
+        return sys.maxsize  # a torn last line of a killed run: dropped with the records after the checkpoint
 
 
 def save_samples(images: torch.Tensor, path: Path, nrow: int = 8) -> Path:

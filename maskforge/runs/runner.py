@@ -150,7 +150,9 @@ def _restore(c: Components, path: Path) -> RunProgress:
         raise RunError(f"{path} is not a maskforge run checkpoint")
     saved = json.loads(state["recipe"])
     current = to_json(c.recipe)
-    for key in ("generator", "discriminator", "data", "trainer"):
+    # What makes the checkpoint's state mean something: the models, data and sparsity (a changed
+    # density or strategy would be recorded in recipe.json but not followed).
+    for key in ("generator", "discriminator", "data", "trainer", "g_sparsity", "d_sparsity"):
         if saved.get(key) != current.get(key):
             raise RunError(f"checkpoint {path} was made with a different {key} ({saved.get(key)}) than this recipe's ({current.get(key)}); "
                            "resume with the recipe and --set overrides of the original run")
@@ -207,6 +209,10 @@ def run_recipe(
     c = build(recipe, plugins, device, rank=world.rank)
     if resume:
         progress = _restore(c, existing[-1])
+        planned = sum(c.g_strategy.round_steps(r, recipe.train.steps) for r in range(c.g_strategy.rounds))
+        if progress.step > planned:
+            raise RunError(f"checkpoint {existing[-1]} is at step {progress.step}, beyond the {planned} steps this recipe runs; "
+                           "resume with train.steps of the original run or more")
     else:
         c.bind_optimizers()
         progress = RunProgress()
@@ -256,7 +262,7 @@ def _train(c: Components, recipe: GANRecipe, run_dir: Path, progress: RunProgres
     if main:
         run_dir.mkdir(parents=True, exist_ok=True)
         (run_dir / "recipe.json").write_text(json.dumps(to_json(recipe), indent=2))
-    log = MetricsLog(run_dir / "metrics.jsonl") if main else _NullLog()
+    log = MetricsLog(run_dir / "metrics.jsonl", resume_step=progress.step) if main else _NullLog()
     hook = plugins.hook if main else _NullHook()  # observers (loggers, checkpointers) run on rank 0 only
     out, train = recipe.output, recipe.train
     rounds = c.g_strategy.rounds
