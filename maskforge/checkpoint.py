@@ -67,10 +67,11 @@ def load(path: Path | str, map_location: str | torch.device = "cpu") -> Any:
     try:
         wrapper = torch.load(path, map_location="cpu", weights_only=True)
     except Exception as err:  # noqa: BLE001 - a damaged file makes torch.load raise many types; reraised with the reason
-        reason = str(err).splitlines()[0][:120] if str(err) else type(err).__name__
+        reason = str(err).splitlines()[0] if str(err) else type(err).__name__
+        reason = reason if len(reason) <= 120 else reason[:117] + "..."
         raise CheckpointError(
             f"checkpoint {path} cannot be read: it is truncated, corrupted or not a checkpoint ({reason}); "
-            "resume from an older checkpoint of the run"
+            "if it is a run's newest checkpoint, move it out of checkpoints/ and --resume from the one before"
         ) from None
     if not (isinstance(wrapper, dict) and wrapper.get("format") == FORMAT):  # a plain torch.save file
         if str(map_location) == "cpu":
@@ -78,5 +79,6 @@ def load(path: Path | str, map_location: str | torch.device = "cpu") -> Any:
         return torch.load(path, map_location=map_location, weights_only=True)
     data = wrapper["payload"].numpy().tobytes()
     if hashlib.sha256(data).hexdigest() != wrapper["sha256"]:
-        raise CheckpointError(f"checkpoint {path} is corrupted: its content hash does not match; resume from an older checkpoint")
+        raise CheckpointError(f"checkpoint {path} is corrupted: its content hash does not match; "
+                              "if it is a run's newest checkpoint, move it out of checkpoints/ and --resume from the one before")
     return torch.load(io.BytesIO(data), map_location=map_location, weights_only=True)

@@ -78,7 +78,7 @@ def _fail(infos: dict[str, PluginInfo], name: str, source: str, version: str, wh
     if strict:
         raise PluginLoadError(
             f"{message}; fix or uninstall it, or block it with --block-plugin {name} "
-            f"(strict mode is on: unset {STRICT_ENV} to skip it with a warning)"
+            f"(strict mode is on, by --strict-plugins or {STRICT_ENV}: without it the plugin is skipped with a warning)"
         ) from err
     warnings.warn(f"{message}; it is skipped (block it with --block-plugin {name})", PluginLoadWarning, stacklevel=3)
 

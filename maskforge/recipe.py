@@ -27,6 +27,16 @@ def _non_negative(instance, attribute, value):
         raise ValueError(f"{attribute.name} must be >= 0, got {value!r}")
 
 
+def _positive_number(instance, attribute, value):
+    if not value > 0:
+        raise ValueError(f"{attribute.name} must be > 0, got {value!r}")
+
+
+def _betas(instance, attribute, value):
+    if len(value) != 2 or not all(0.0 <= float(b) < 1.0 for b in value):
+        raise ValueError(f"{attribute.name} must be two numbers in [0, 1) such as (0.0, 0.999), got {value!r}")
+
+
 @attrs.frozen
 class SparsitySpec:
     """One network's sparsity: a registered strategy name and its options."""
@@ -73,9 +83,9 @@ class OptimizerSpec:
     the step alone, so a resumed run follows it exactly.
     """
 
-    lr: float = 2e-4
-    betas: tuple[float, float] = attrs.field(default=(0.0, 0.999), converter=tuple)
-    weight_decay: float = 0.0
+    lr: float = attrs.field(default=2e-4, validator=_positive_number)
+    betas: tuple[float, float] = attrs.field(default=(0.0, 0.999), converter=tuple, validator=_betas)
+    weight_decay: float = attrs.field(default=0.0, validator=_non_negative)
     lr_schedule: str = attrs.field(default="constant", validator=attrs.validators.in_(("constant", "cosine")))
     lr_min: float = attrs.field(default=0.0, validator=_non_negative)
 

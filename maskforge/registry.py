@@ -100,7 +100,7 @@ class Registry:
             hint = f"did you mean {close[0]!r}? " if close else ""
             listing = ", ".join(known) if known else "none registered"
             raise UnknownComponentError(
-                f"unknown {kind} {name!r}; {hint}known {kind}s: {listing} (see `maskforge plugins`)"
+                f"unknown {kind} {name!r}; {hint}registered {kind} names: {listing} (see `maskforge plugins`)"
             ) from None
 
     def create(self, kind: str, name: str, /, **options: Any) -> Any:

@@ -8,6 +8,7 @@ import sys
 from pathlib import Path
 
 import pytest
+import torch
 
 from maskforge.cli import main
 
@@ -63,10 +64,20 @@ def _corrupt(run):
     return run
 
 
+def _foreign_state_dict(tmp_path):
+    path = tmp_path / "other.pt"
+    torch.save({"other.weight": torch.zeros(2)}, path)
+    return path
+
+
 CASES = {
     "missing recipe file": (lambda t, g: ["run", str(t / "nope.py")], "does not exist"),
     "syntax error in a recipe": (lambda t, g: ["run", _recipe_file(t, "recipe = (\n")], "syntax error at line"),
     "no recipe defined": (lambda t, g: ["run", _recipe_file(t, "x = 1\n")], "defines no module-level `recipe`"),
+    "negative learning rate": (lambda t, g: ["run", str(RECIPE), *sets("g_optimizer.lr=-1")], "lr must be > 0, got -1"),
+    "three betas": (lambda t, g: ["run", str(RECIPE), *sets("d_optimizer.betas=(0.0, 0.9, 0.99)")], "betas must be two numbers in [0, 1)"),
+    "pretrained weights of another model": (lambda t, g: ["run", str(RECIPE), *sets(f"pretrained_g={_foreign_state_dict(t)}")],
+                                            "do not fit the recipe's model: missing"),
     "recipe of the wrong type": (lambda t, g: ["run", _recipe_file(t, "recipe = 5\n")], "sets `recipe` to a int, not a GANRecipe"),
     "resume with another sparsity": (lambda t, g: ["run", str(RECIPE), "--out", str(_copy(g, t)), "--resume",
                                                    *sets("g_sparsity.options.density=0.3")], "different g_sparsity"),

@@ -105,7 +105,7 @@ def test_blocking_a_builtin_removes_its_names():
 
 def test_unknown_names_suggest_the_closest_registered_one():
     plugins = load_plugins()
-    with pytest.raises(UnknownComponentError, match=r"did you mean 'gradient'\?.*known growers: gradient, momentum, random"):
+    with pytest.raises(UnknownComponentError, match=r"did you mean 'gradient'\?.*registered grower names: gradient, momentum, random"):
         plugins.create("grower", "gradeint")
 
 

@@ -51,10 +51,17 @@ def load_pretrained(model: nn.Module, path: str, which: str) -> None:
         raise MaskforgeError(f"pretrained {which} weights {file} not found; set pretrained_{which.lower()} to a state-dict file")
     state = load_checkpoint(file)
     state = state.get(which, state.get("model", state)) if isinstance(state, dict) else state
-    try:
-        model.load_state_dict(state)
-    except RuntimeError as err:
-        raise MaskforgeError(f"pretrained {which} weights {file} do not fit the recipe's model: {str(err).splitlines()[0]}") from None
+    if not isinstance(state, dict):
+        raise MaskforgeError(f"pretrained {which} weights {file} hold a {type(state).__name__}, not a state dict")
+    expected = model.state_dict()
+    missing, unexpected = sorted(set(expected) - set(state)), sorted(set(state) - set(expected))
+    shapes = sorted(k for k in set(expected) & set(state)
+                    if hasattr(state[k], "shape") and tuple(state[k].shape) != tuple(expected[k].shape))
+    if missing or unexpected or shapes:
+        parts = [f"{label} {', '.join(keys[:3])}{' ...' if len(keys) > 3 else ''} ({len(keys)})"
+                 for label, keys in (("missing", missing), ("unexpected", unexpected), ("other shape", shapes)) if keys]
+        raise MaskforgeError(f"pretrained {which} weights {file} do not fit the recipe's model: {'; '.join(parts)}")
+    model.load_state_dict(state)
 
 
 def make_optimizer(params, spec: OptimizerSpec) -> torch.optim.Optimizer:

@@ -50,7 +50,7 @@ def _finite(loss: torch.Tensor, name: str, network: str, step: int, c: Component
         counters["skipped"] = counters.get("skipped", 0) + 1
         return False
     raise NonFiniteLossError(
-        f"{name} is {loss.item()} at step {step} (network {network}); the run stopped and its last good checkpoint is kept; "
+        f"{name} is {loss.item()} at step {step} (network {network}); the run stopped, keeping the checkpoints written so far; "
         "lower the learning rate, or set train.on_nonfinite=skip to skip such steps"
     )
 
