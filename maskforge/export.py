@@ -45,6 +45,7 @@ def export_generator(checkpoint: Path | str, out: Path | str, plugins: Plugins |
         "baked_score_masks": baked,
         "averaged": "averager" in run.state,
         "step": int(run.state["progress"]["step"]),
+        "n_classes": int(getattr(run.data, "n_classes", 0)),
         "source": str(run.path),
     }
     save_atomic(payload, out)
@@ -63,8 +64,8 @@ def load_generator(path: Path | str, plugins: Plugins | None = None) -> tuple[nn
         raise CheckpointError(f"{path} is not a maskforge generator export (expected format {FORMAT!r})")
     recipe = recipe_from_json(state["recipe"])
     d = recipe.data
-    shapes = _ShapeOnly(d.resolution, d.channels, 10 if recipe.generator.conditional else 0)
-    if recipe.generator.conditional:
+    shapes = _ShapeOnly(d.resolution, d.channels, int(state.get("n_classes", 10 if recipe.generator.conditional else 0)))
+    if recipe.generator.conditional and "n_classes" not in state:  # exports written before n_classes was stored
         try:
             shapes.n_classes = (plugins or get_plugins()).create("dataset", d.name, root=d.root, resolution=d.resolution,
                                                                    channels=d.channels).n_classes

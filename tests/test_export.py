@@ -55,3 +55,24 @@ def test_edge_popup_exports_bake_the_mask_into_plain_weights(tmp_path):
 def test_exporting_a_missing_checkpoint_is_one_line(tmp_path, capsys):
     assert main(["export", str(tmp_path / "none"), str(tmp_path / "g.mfz")]) == 2
     assert "does not exist" in capsys.readouterr().err
+
+
+def test_a_conditional_run_is_rebuilt_and_exported_with_its_class_count_when_its_data_is_gone(tmp_path):
+    from PIL import Image
+
+    data = tmp_path / "images"
+    for label in ("cats", "dogs"):  # 2 classes, not the 10 of CIFAR-10
+        (data / label).mkdir(parents=True)
+        for i in range(4):
+            Image.new("RGB", (16, 16), (40 * i, 100 if label == "cats" else 200, 30)).save(data / label / f"{i}.png")
+    run = _run("stu_biggan.py", tmp_path / "run", ["data.name=folder", f"data.root={data}", "data.resolution=16",
+                                                  "generator.options.width=0.0625", "discriminator.options.width=0.0625",
+                                                  "train.steps=2", "train.batch_size=4", "train.d_steps=1", "train.device=cpu",
+                                                  "output.sample_every=100", "output.n_samples=4"])
+    data.rename(tmp_path / "moved")  # the dataset is no longer on this machine
+    loaded = load_run(run)
+    assert loaded.data.n_classes == 2
+    assert main(["export", str(run), str(tmp_path / "g.mfz")]) == 0
+    G, _, _, _ = load_generator(tmp_path / "g.mfz")
+    for name, value in loaded.G.state_dict().items():
+        assert torch.equal(value, G.state_dict()[name]), name

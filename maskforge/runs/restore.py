@@ -76,7 +76,8 @@ def load_run(path: Path | str, plugins: Plugins | None = None, *, averaged: bool
     try:
         data = plugins.create("dataset", d.name, root=d.root, resolution=d.resolution, channels=d.channels, download=False)
     except MaskforgeError:
-        data = _ShapeOnly(d.resolution, d.channels, 10 if recipe.generator.conditional else 0)
+        # the run's class count is stored in its checkpoints (older ones: the 10 of CIFAR-10 / digits)
+        data = _ShapeOnly(d.resolution, d.channels, int(state.get("n_classes", 10 if recipe.generator.conditional else 0)))
     G = build_model(recipe.generator, plugins, data)
     g_strategy = recipe.g_sparsity.build(plugins)
     g_strategy.attach(G, network="G", plugins=plugins)

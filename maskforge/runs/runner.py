@@ -132,6 +132,7 @@ def _payload(c: Components, progress: RunProgress, plugins: Plugins) -> dict:
         "g_strategy": c.g_strategy.state_dict(),
         "opt_g": c.opt_g.state_dict(),
         "rng": _rng_state(c),
+        "n_classes": int(getattr(c.data, "n_classes", 0)),  # rebuilds a conditional G without the dataset
         "recipe": json.dumps(to_json(c.recipe)),
         "plugins": {name: info.version for name, info in plugins.infos.items() if info.status == "loaded"},
     }
