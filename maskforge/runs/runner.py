@@ -61,10 +61,15 @@ class RunError(MaskforgeError):
 
 @attrs.define
 class RunProgress:
+    """Where a run stands; saved in every checkpoint, so a resumed run reports the whole run."""
+
     round: int = 0
     round_step: int = 0
     step: int = 0
     d_step: int = 0
+    skipped: int = 0  # steps skipped for a non-finite loss
+    seconds: float = 0.0  # training time before this process
+    metrics: dict = attrs.field(factory=dict)  # the last step's losses
 
 
 def _fixed_latents(c: Components, n: int):
@@ -274,9 +279,9 @@ def _train(c: Components, recipe: GANRecipe, run_dir: Path, progress: RunProgres
     if main:
         console.print(f"[bold]maskforge run[/] {recipe.name}: {recipe.trainer} on {c.data.name} ({len(c.data)} images), "
                       f"device {c.device}, {total} G steps, {world.world_size} process(es) -> {run_dir}")
-    started = time.perf_counter()
-    counters = {"d_step": progress.d_step}
-    metrics: dict = {}
+    started = time.perf_counter() - progress.seconds
+    counters = {"d_step": progress.d_step, "skipped": progress.skipped}
+    metrics: dict = dict(progress.metrics)
     bar = Progress(TextColumn("{task.description}"), BarColumn(), TextColumn("{task.completed}/{task.total}"),
                    TextColumn("{task.fields[info]}"), TimeElapsedColumn(), TimeRemainingColumn(),
                    console=console, transient=False, disable=not (console.is_terminal and main))
@@ -288,7 +293,8 @@ def _train(c: Components, recipe: GANRecipe, run_dir: Path, progress: RunProgres
                 progress.step += 1
                 _schedule_learning_rates(c, progress.round_step, round_steps[progress.round])
                 metrics = step_fn(c, progress.round_step, hook, counters)
-                progress.d_step = counters["d_step"]
+                progress.d_step, progress.skipped, progress.metrics = counters["d_step"], counters.get("skipped", 0), dict(metrics)
+                progress.seconds = time.perf_counter() - started
                 for stats in counters.pop("updates", []):
                     strategy = c.g_strategy if stats.network == "G" else c.d_strategy
                     if recipe.train.verify_masks:
