@@ -119,10 +119,10 @@ def main(argv: list[str] | None = None) -> int:
         set_plugins(plugins)
         if args.command == "run":
             from maskforge.overrides import apply_overrides
-            from maskforge.recipe_loader import load_recipe
+            from maskforge.recipe_loader import load_run_recipe
             from maskforge.runs import run_recipe
 
-            recipe = apply_overrides(load_recipe(args.recipe), args.overrides)
+            recipe = apply_overrides(load_run_recipe(args.recipe), args.overrides)
             run_recipe(recipe, out_dir=args.out, device=args.device, resume=args.resume, plugins=plugins, console=console)
         elif args.command == "eval":
             from maskforge.metrics.evaluate import evaluate

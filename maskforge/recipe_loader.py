@@ -44,11 +44,17 @@ def load_recipe(path: Path | str) -> Any:
         sys.modules.pop(name, None)
     if not hasattr(module, "recipe"):
         raise RecipeError(f"recipe {path} defines no module-level `recipe`; add `recipe = ...` at the end of the file")
+    return module.recipe
+
+
+def load_run_recipe(path: Path | str) -> Any:
+    """:func:`load_recipe` for ``maskforge run``: the ``recipe`` must be a ``GANRecipe``."""
     from maskforge.recipe import GANRecipe
 
-    if not isinstance(module.recipe, GANRecipe):
+    recipe = load_recipe(path)
+    if not isinstance(recipe, GANRecipe):
         raise RecipeError(
-            f"recipe {path} sets `recipe` to a {type(module.recipe).__name__}, not a GANRecipe; "
+            f"recipe {path} sets `recipe` to a {type(recipe).__name__}, not a GANRecipe; "
             "build it with maskforge.recipe.GANRecipe(...) (see docs/recipes.md)"
         )
-    return module.recipe
+    return recipe
