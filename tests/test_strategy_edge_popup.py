@@ -145,7 +145,7 @@ def test_scores_for_biases_mask_the_biases_too():
 
 def test_finetuning_the_ticket_trains_surviving_weights_with_the_mask_fixed():
     model = student()
-    strategy = _ep(density=0.3, finetune_steps=20)
+    strategy = _ep(density=0.3)  # the search alone; fine-tuning started by hand
     train_single(model, strategy, regression_loss(), steps=20, make_optimizer=lambda p: torch.optim.Adam(p, lr=0.05))
     ticket = strategy.mask
     params = strategy.start_finetune()
@@ -186,3 +186,18 @@ def test_a_gradual_search_restored_from_its_state_resumes_at_the_same_count():
     restored.load_state_dict(strategy.state_dict())
     assert restored.selector.count == strategy.selector.count != restored._count_at(1)
     assert restored.mask.nnz() == strategy.mask.nnz()
+
+
+def test_finetune_steps_make_a_second_round_that_trains_the_ticket():
+    search_only, model = _ep(density=0.3), student()
+    train_single(model, search_only, regression_loss(), steps=20, make_optimizer=lambda p: torch.optim.Adam(p, lr=0.05),
+                 generator=torch.Generator().manual_seed(0))
+    ticket = search_only.mask
+    strategy, model = _ep(density=0.3, finetune_steps=5), student()
+    assert strategy.rounds == 2 and strategy.round_steps(0, 20) == 20 and strategy.round_steps(1, 20) == 5
+    losses = train_single(model, strategy, regression_loss(), steps=20, make_optimizer=lambda p: torch.optim.Adam(p, lr=0.05),
+                          generator=torch.Generator().manual_seed(0))
+    assert len(losses) == 25 and strategy.phase == "finetune"
+    assert strategy.mask == ticket  # the same search, then the mask stays fixed
+    assert torch.all(model[0].weight[~ticket["0.weight"]] == 0)
+    assert min(losses[20:]) < losses[19]  # fine-tuning the weights improves on the search
