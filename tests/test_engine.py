@@ -327,7 +327,7 @@ def test_a_zero_dim_parameter_is_checked_without_mistaking_the_step_counter_for_
         opt.step()
     engine.verify()  # Adam's 0-d "step" counter is not per-entry state...
     assert float(opt.state[model.scale]["step"]) == 2.0  # ...and is left alone
-    assert float(model.scale) == 0.0
+    assert float(model.scale.detach()) == 0.0
 
 
 def test_a_mask_taken_from_channels_last_weights_is_stored_row_major_and_updates():
