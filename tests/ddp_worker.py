@@ -44,10 +44,10 @@ def train(rank: int = 0, world: int = 1, strategy_name: str = "stu_gan"):
         optimizer.zero_grad()
         F.mse_loss(net(x), y).backward()
         strategy.before_step(step)
+        optimizer.step()
+        strategy.after_step(step)  # stu_gan's update follows the optimizer step
         if world > 1:
             verify_identical_masks(strategy.mask, "G", step)
-        optimizer.step()
-        strategy.after_step(step)
     return strategy.mask
 
 
