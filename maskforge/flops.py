@@ -14,7 +14,12 @@ discriminator steps; ``f`` = forward FLOPs per image at the current densities):
   with D frozen (``2 B_G f_D``);
 * dynamic sparse training adds, on each update step, the dense gradient of G's inactive
   weights (``(1 - d_G) B_G f_G^dense``), RigL's accounting;
-* multi-round strategies (IMP) sum their rounds at each round's density.
+* multi-round strategies (IMP) sum their rounds at each round's G density, D at its own
+  density every round. (STU-GAN Table 2's GAN-ticket figures, 4.57x and 4.16x, are exactly
+  sum(0.8**r): the paper scales the whole GAN's cost by G's density; with D dense, as in the
+  ``imp_sngan`` recipe, this accounting gives more.)
+* prune-and-finetune (a strategy that prunes by magnitude at ``attach``) adds the dense
+  pre-training run: Table 2 counts "the overall FLOPs to obtain the final sparse generator".
 
 Ratios are normalised by the same run at density 1 everywhere (the dense GAN), which is how
 STU-GAN Table 2 reports them.

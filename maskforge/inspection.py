@@ -55,6 +55,11 @@ def inspect_checkpoint(path: Path | str, plugins: Plugins | None = None) -> dict
         update_every = getattr(strategy, "update_every", None) if getattr(strategy, "explore", False) else None
         sparse_total = flops.gan_training_flops(cost, g_density_rounds=flops.strategy_rounds(strategy), update_every=update_every, **kwargs)
         dense_total = flops.gan_training_flops(cost, dense=True, **kwargs)
+        if getattr(strategy, "init_score", None) == "magnitude":
+            # prune-and-finetune prunes a trained dense model: its cost includes that training
+            # ("the overall FLOPs to obtain the final sparse generator", STU-GAN Table 2)
+            sparse_total += dense_total
+            report["training_flops_includes_dense_pretraining"] = True
         report["training_flops"] = sparse_total
         report["training_flops_dense"] = dense_total
         report["training_flops_ratio"] = sparse_total / dense_total

@@ -26,6 +26,23 @@ DEFAULT_LAYER_TYPES: tuple[type[nn.Module], ...] = (
 )
 
 
+#: Layer kinds a recipe can name (``layer_kinds`` of a strategy) and the module types of each.
+LAYER_KINDS: dict[str, tuple[type[nn.Module], ...]] = {
+    "conv": (nn.Conv1d, nn.Conv2d, nn.Conv3d, nn.ConvTranspose1d, nn.ConvTranspose2d, nn.ConvTranspose3d),
+    "linear": (nn.Linear,),
+    "embedding": (nn.Embedding,),
+}
+
+
+def layer_types(kinds: Iterable[str]) -> tuple[type[nn.Module], ...]:
+    """The module types of the named layer kinds (``conv``, ``linear``, ``embedding``)."""
+    kinds = tuple(kinds)
+    unknown = [k for k in kinds if k not in LAYER_KINDS]
+    if unknown or not kinds:
+        raise ValueError(f"layer_kinds must name some of {', '.join(LAYER_KINDS)}, got {list(kinds)}")
+    return tuple(t for k in kinds for t in LAYER_KINDS[k])
+
+
 @attrs.frozen
 class ParamFilter:
     """Decides which parameters of a model get a mask.

@@ -18,7 +18,8 @@ _sngan = load_recipe(Path(__file__).with_name("stu_sngan.py"))
 recipe = attrs.evolve(
     _sngan,
     name="imp_sngan",
-    g_sparsity=SparsitySpec("imp", {"prune_fraction": 0.2, "pruning_rounds": 9, "pooled": True, "rewind": "init"}),
+    g_sparsity=SparsitySpec("imp", {"prune_fraction": 0.2, "pruning_rounds": 9, "pooled": True, "rewind": "init",
+                                      "layer_kinds": ["conv"]}),
     d_sparsity=SparsitySpec("imp", {"prune_fraction": 0.0, "pruning_rounds": 9, "rewind": "init"}),
     averager=attrs.evolve(_sngan.averager, name="ema"),
 )

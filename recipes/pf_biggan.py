@@ -16,7 +16,7 @@ _stu = load_recipe(Path(__file__).with_name("stu_biggan.py"))
 recipe = attrs.evolve(
     _stu,
     name="pf_biggan",
-    g_sparsity=SparsitySpec("pf", {"density": 0.1, "allocator": "global"}),
+    g_sparsity=SparsitySpec("pf", {"density": 0.1, "allocator": "global", "layer_kinds": ["conv"]}),
     d_sparsity=SparsitySpec("static", {"density": 1.0}),
     averager=attrs.evolve(_stu.averager, name="ema"),
     pretrained_g="runs/dense_biggan/checkpoints/checkpoint_00125000.pt",

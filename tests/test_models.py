@@ -54,6 +54,12 @@ def test_full_size_parameter_count_is_within_2_percent_of_published(cls, publish
     assert abs(count - published) / published < 0.02
 
 
+@pytest.mark.parametrize(("resolution", "count"), [(32, 3_319_555), (64, 11_745_539), (128, 43_801_859)])
+def test_gfmn_widths_end_at_64_channels_at_every_resolution_as_in_the_reference(resolution, count):
+    # IBM/gfmn ResnetG adapts its filter sizes: the last block has 64 channels, doubling towards z
+    assert _count(GFMNGenerator(resolution=resolution)) == count
+
+
 @_tiny_cases(GENERATORS, resolutions=(16, 32))
 def test_tiny_generator_outputs_images_of_its_resolution_within_tanh_range(cls, resolution):
     torch.manual_seed(0)

@@ -78,6 +78,10 @@ def test_pf_recipe_prunes_a_trained_checkpoint_by_global_magnitude(tmp_path):
     out = tmp_path / "pf"
     assert run("pf_biggan.py", out, base + [f"pretrained_g={ckpt}", f"pretrained_d={ckpt}"]) == 0
     assert json.loads((out / "summary.json").read_text())["g_density"] == pytest.approx(0.1, abs=0.01)
+    from maskforge.inspection import inspect_checkpoint
+
+    report = inspect_checkpoint(out)  # a dense run plus the fine-tuning (here with D dense)
+    assert report["training_flops_includes_dense_pretraining"] and 1.0 < report["training_flops_ratio"] < 2.0
 
 
 def test_resume_continues_from_the_newest_checkpoint(tmp_path):

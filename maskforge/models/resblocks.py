@@ -89,14 +89,15 @@ class ResNetGenerator(nn.Module):
     in [-1, 1].
     """
 
-    def __init__(self, widths: list[int], *, resolution: int, width: float, dim_z: int, channels: int, init: Init):
+    def __init__(self, widths: list[int], *, resolution: int, width: float, dim_z: int, channels: int, init: Init,
+                 linear_bias: bool = True):
         super().__init__()
         from maskforge.models.common import linear  # local: common imports nothing from here
 
         self.resolution, self.width, self.n_classes = resolution, width, 0
         self.dim_z, self.channels = dim_z, channels
         self.base_channels = widths[0]
-        self.linear = linear(dim_z, 4 * 4 * widths[0], init=init, sn=False)
+        self.linear = linear(dim_z, 4 * 4 * widths[0], init=init, sn=False, bias=linear_bias)
         self.blocks = nn.Sequential(*(UpBlock(a, b, init=init) for a, b in itertools.pairwise(widths)))
         self.out_bn = nn.BatchNorm2d(widths[-1])
         self.out_conv = conv(widths[-1], channels, 3, init=init, sn=False)
