@@ -27,3 +27,21 @@ def test_include_and_exclude_patterns():
 def test_spectral_norm_weights_are_found_under_their_parametrization():
     model = nn.Sequential(spectral_norm(nn.Linear(4, 4)))
     assert ParamFilter().names(model) == ["0.parametrizations.weight.original"]
+
+
+def test_layer_kinds_choose_which_weights_a_strategy_sparsifies():
+    import pytest
+    import torch
+    from torch import nn
+
+    from maskforge.plugin_manager import get_plugins
+
+    model = nn.Sequential(nn.Conv2d(3, 8, 3), nn.Flatten(), nn.Linear(8, 4), nn.Embedding(5, 4))
+    conv_only = get_plugins().create("strategy", "static", density=0.5, layer_kinds=["conv"])
+    conv_only.attach(model, generator=torch.Generator().manual_seed(0))
+    assert conv_only.mask.names == ["0.weight"]
+    every = get_plugins().create("strategy", "static", density=0.5)
+    every.attach(model, generator=torch.Generator().manual_seed(0))
+    assert every.mask.names == ["0.weight", "2.weight", "3.weight"]
+    with pytest.raises(ValueError, match="layer_kinds must name some of conv, linear, embedding"):
+        get_plugins().create("strategy", "static", layer_kinds=["attention"])
