@@ -115,3 +115,67 @@ def test_the_digits_classifier_is_trained_once_then_read_from_its_cache(tmp_path
     (tmp_path / "digits_classifier.pt").write_bytes(b"damaged")
     monkeypatch.undo()
     DigitsExtractor(cache_dir=tmp_path)  # a damaged cache is retrained, not an error
+
+
+def test_reference_images_sample_every_class_and_the_cache_key_names_the_folder(tmp_path):
+    import numpy as np
+    from PIL import Image
+
+    from maskforge.data.sources import image_folder
+    from maskforge.metrics.evaluate import _reference
+    from maskforge.recipe import DataSpec
+
+    roots = []
+    for shade in (60, 200):  # two folders with the same name, resolution and size, other images
+        root = tmp_path / f"set{shade}" / "images"
+        for label in ("a", "b", "c"):
+            (root / label).mkdir(parents=True)
+            for i in range(6):
+                Image.new("RGB", (8, 8), (shade, 40 * i, 120 * "abc".index(label))).save(root / label / f"{i}.png")
+        roots.append(root)
+    data = image_folder(str(roots[0]), resolution=8, channels=3)
+    subset = data.all_images(6, seed=0)
+    blue = subset[:, 2, 0, 0]  # the class is coded in the blue channel; the first 6 in order are all class a
+    assert len({round(float(v), 2) for v in blue}) >= 2
+
+    class Mean:  # a stand-in extractor: the mean colour
+        def __init__(self):
+            self.provenance = {"extractor": "mean colour"}
+
+        def __call__(self, images):
+            return images.mean((2, 3)).double().numpy(), None
+
+    cache = tmp_path / "cache"
+    feats = []
+    for root in roots:
+        spec = DataSpec(name="folder", root=str(root), resolution=8, channels=3)
+        f, _ = _reference(Mean(), image_folder(str(root), resolution=8, channels=3), spec, 6, 4, cache)
+        feats.append(f)
+    assert len(list(cache.glob("*.npz"))) == 2 and not np.allclose(feats[0], feats[1])
+
+
+def test_generated_samples_do_not_depend_on_the_batch_size(digits_run):
+    from maskforge.metrics.evaluate import _generate
+    from maskforge.runs.restore import load_run
+
+    run = load_run(digits_run)
+    small = torch.cat(list(_generate(run, 10, 3, seed=0)))
+    large = torch.cat(list(_generate(run, 10, 10, seed=0)))
+    assert torch.allclose(small, large, atol=1e-6)
+
+
+def test_eval_without_the_training_images_is_one_line(digits_run, monkeypatch, capsys):
+    from maskforge.errors import MaskforgeError
+    from maskforge.plugin_manager import Plugins
+
+    real_create = Plugins.create
+
+    def no_datasets(self, kind, name, **options):
+        if kind == "dataset":
+            raise MaskforgeError(f"dataset {name} is not here")
+        return real_create(self, kind, name, **options)
+
+    monkeypatch.setattr(Plugins, "create", no_datasets)
+    assert main(["eval", str(digits_run), "--samples", "10", "--reference", "10"]) == 2
+    err = capsys.readouterr().err
+    assert "dataset 'digits' is not found" in err and len(err.strip().splitlines()) == 1

@@ -55,12 +55,18 @@ class ImageSource:
             labels = torch.tensor([int(y) if not torch.is_tensor(y) or y.numel() == 1 else 0 for _, y in items])
         return self._fit(images.float()).to(device), labels.to(device)
 
-    def all_images(self, limit: int | None = None) -> torch.Tensor:
-        """Up to ``limit`` images in order (reference statistics for evaluation)."""
+    def all_images(self, limit: int | None = None, seed: int | None = None) -> torch.Tensor:
+        """Up to ``limit`` images (reference statistics for evaluation): in order, or — with a
+        ``seed`` and fewer than all asked for — a seeded random subset, so a dataset stored by class
+        (an image folder) is sampled across its classes."""
         n = len(self) if limit is None else min(limit, len(self))
+        if seed is not None and n < len(self):
+            order = torch.randperm(len(self), generator=torch.Generator().manual_seed(seed))[:n].sort().values
+        else:
+            order = torch.arange(n)
         if self._images is not None:
-            return self._fit(self._images[:n].float())
-        return self._fit(torch.stack([self._dataset[i][0] for i in range(n)]) * 2.0 - 1.0)
+            return self._fit(self._images[order].float())
+        return self._fit(torch.stack([self._dataset[int(i)][0] for i in order]) * 2.0 - 1.0)
 
 
 def digits(root: str = "", resolution: int = 16, channels: int = 1, download: bool = False) -> ImageSource:

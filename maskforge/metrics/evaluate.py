@@ -14,9 +14,11 @@ import hashlib
 import json
 from pathlib import Path
 
+import attrs
 import numpy as np
 import torch
 
+from maskforge.errors import MaskforgeError
 from maskforge.metrics.distances import (
     frechet_distance,
     inception_score,
@@ -29,6 +31,7 @@ from maskforge.plugin_manager import Plugins
 from maskforge.runs.restore import load_run
 
 PRDC_MAX = 5000  # PRDC needs all pairwise distances: cap the sample size it uses
+REFERENCE_SEED = 0  # which training images form the reference when there are more than asked for
 _DEFAULT_CACHE_DIR = Path.home() / ".cache" / "maskforge" / "reference"  # evaluate(cache_dir=None) skips the cache
 
 
@@ -42,14 +45,17 @@ def _features(extractor, batches) -> tuple[np.ndarray, np.ndarray | None]:
     return np.concatenate(feats), (np.concatenate(logits) if logits else None)
 
 
-def _reference(extractor, data, n: int, batch: int, cache_dir: Path | None) -> tuple[np.ndarray, dict]:
-    key = json.dumps({"dataset": data.name, "resolution": data.resolution, "channels": data.channels,
-                      "extractor": extractor.provenance, "n": n}, sort_keys=True)
+def _reference(extractor, data, spec, n: int, batch: int, cache_dir: Path | None) -> tuple[np.ndarray, dict]:
+    # Everything that changes the reference images is in the key: the data spec with its root
+    # made absolute, the dataset's length, the extractor, the count and the subset's seed.
+    where = {**attrs.asdict(spec), "root": str(Path(spec.root).resolve()) if spec.root else ""}
+    key = json.dumps({"data": where, "length": len(data), "resolution": data.resolution, "channels": data.channels,
+                      "extractor": extractor.provenance, "n": n, "subset_seed": REFERENCE_SEED}, sort_keys=True)
     name = hashlib.sha1(key.encode()).hexdigest()[:16]
     path = cache_dir / f"{data.name}_{name}.npz" if cache_dir is not None else None
     if path is not None and path.is_file():
         return np.load(path)["features"], {"cached": str(path)}
-    images = data.all_images(n)
+    images = data.all_images(n, seed=REFERENCE_SEED)
     feats, _ = _features(extractor, images.split(batch))
     if path is not None:
         path.parent.mkdir(parents=True, exist_ok=True)
@@ -61,11 +67,11 @@ def _reference(extractor, data, n: int, batch: int, cache_dir: Path | None) -> t
 def _generate(run, n: int, batch: int, seed: int):
     gen = torch.Generator().manual_seed(seed)
     n_classes = getattr(run.G, "n_classes", 0)
+    latents = torch.randn(n, run.G.dim_z, generator=gen)  # drawn at once: the samples do not depend on the batch size
     for start in range(0, n, batch):
         size = min(batch, n - start)
-        z = torch.randn(size, run.G.dim_z, generator=gen)
         y = (torch.arange(start, start + size) % n_classes) if n_classes else None
-        yield run.G(z, y).clamp(-1, 1)
+        yield run.G(latents[start : start + size], y).clamp(-1, 1)
 
 
 def evaluate(
@@ -82,8 +88,14 @@ def evaluate(
 ) -> dict:
     """Metrics of the run (directory or checkpoint) at ``path``; also written to ``eval.json``."""
     run = load_run(path, plugins)
+    if not hasattr(run.data, "all_images"):  # load_run stood in for a dataset that is not on this machine
+        spec = run.recipe.data
+        raise MaskforgeError(
+            f"eval compares with the run's training images, but dataset {spec.name!r} is not found at {spec.root or '(no root)'}; "
+            "put it there (the run's recipe.json names the root) and run eval again"
+        )
     ex = make_extractor(extractor, dataset=run.recipe.data.name, weights=inception_weights)
-    real, ref_info = _reference(ex, run.data, n_reference, batch_size, Path(cache_dir) if cache_dir else None)
+    real, ref_info = _reference(ex, run.data, run.recipe.data, n_reference, batch_size, Path(cache_dir) if cache_dir else None)
     fake, logits = _features(ex, _generate(run, n_samples, batch_size, seed))
     mu_r, sig_r = statistics(real)
     mu_f, sig_f = statistics(fake)
@@ -104,7 +116,8 @@ def evaluate(
             "generator": "averaged (EMA/SEMA) weights" if "averager" in run.state else "training weights",
             "n_generated": len(fake), "n_reference": len(real),
             "reference": f"{run.data.name} training images at {run.data.resolution}x{run.data.resolution}",
-            "reference_cache": ref_info["cached"], "prdc_k": 5, "prdc_samples": min(PRDC_MAX, len(fake)),
+            "reference_cache": ref_info["cached"], "prdc_k": 5, "prdc_samples": {"reference": min(PRDC_MAX, len(real)), "generated": min(PRDC_MAX, len(fake))},
+            "reference_subset": f"seeded random subset (seed {REFERENCE_SEED})" if len(real) < len(run.data) else "every training image",
             "kid": "unbiased MMD^2, cubic polynomial kernel, 10 subsets",
             "seed": seed,
         },

