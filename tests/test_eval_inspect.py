@@ -112,6 +112,8 @@ def test_the_digits_classifier_is_trained_once_then_read_from_its_cache(tmp_path
     second = DigitsExtractor(cache_dir=tmp_path)  # the second `maskforge eval` of a digits run
     for a, b in zip(first.net.state_dict().values(), second.net.state_dict().values()):
         assert torch.equal(a, b)
+    # the weights' hash is part of the provenance, hence of the reference cache key
+    assert len(first.provenance["weights_sha256"]) == 64 and first.provenance == second.provenance
     (tmp_path / "digits_classifier.pt").write_bytes(b"damaged")
     monkeypatch.undo()
     DigitsExtractor(cache_dir=tmp_path)  # a damaged cache is retrained, not an error

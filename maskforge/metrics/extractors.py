@@ -13,6 +13,7 @@ next to every number it produced.
 
 from __future__ import annotations
 
+import hashlib
 import os
 from pathlib import Path
 
@@ -59,6 +60,24 @@ class TFInceptionExtractor:
 INCEPTION_FILE = "inception_v3_google-0cc3c7bd.pth"
 
 
+def _file_sha256(path: Path) -> str:
+    """The weights' identity for provenance and the reference cache key (a replaced file with the
+    same name must not reuse features computed with the old one)."""
+    digest = hashlib.sha256()
+    with open(path, "rb") as handle:
+        for block in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def _state_sha256(net: torch.nn.Module) -> str:
+    digest = hashlib.sha256()
+    for name, value in net.state_dict().items():
+        digest.update(name.encode())
+        digest.update(value.detach().cpu().contiguous().numpy().tobytes())
+    return digest.hexdigest()
+
+
 class TorchvisionInceptionExtractor:
     """torchvision Inception-v3 (ImageNet weights from a local file): pool features and logits."""
 
@@ -84,7 +103,8 @@ class TorchvisionInceptionExtractor:
         self.net = net.eval().to(device)
         self.device = device
         self.provenance = {"extractor": f"torchvision Inception-v3 ({path.name})", "features": 2048,
-                           "resize": "bilinear to 299x299 (torch.nn.functional.interpolate)", "input_range": "ImageNet-normalised, transform_input=True"}
+                           "resize": "bilinear to 299x299 (torch.nn.functional.interpolate)", "input_range": "ImageNet-normalised, transform_input=True",
+                           "weights_sha256": _file_sha256(path)}
 
     @torch.no_grad()
     def __call__(self, images: torch.Tensor) -> tuple[np.ndarray, np.ndarray]:
@@ -131,7 +151,7 @@ class DigitsExtractor:
         self.net = net.eval()
         self.provenance = {"extractor": "digits classifier (trained on the embedded digits; NOT FID-Inception)",
                            "features": 128, "resize": "bilinear to 16x16, grey", "input_range": "[-1, 1]",
-                           "classifier_test_accuracy": round(accuracy, 4)}
+                           "classifier_test_accuracy": round(accuracy, 4), "weights_sha256": _state_sha256(self.net)}
 
     @torch.no_grad()
     def __call__(self, images: torch.Tensor) -> tuple[np.ndarray, np.ndarray]:
