@@ -164,6 +164,8 @@ class SparseEngine:
         # (1e-8) is 0 in float16, so its step writes 0/0 = NaN at every zero gradient, and
         # NaN * 0 stays NaN. These inverted masks are updated in place like the float ones.
         self._inactive_masks = [~self._mask[n] if self.params[n].dtype == torch.float16 else None for n in names]
+        # only the float16 pairs: the training step of other dtypes loops over nothing
+        self._refill = [(p, m) for p, m in zip(self._tensors, self._inactive_masks) if m is not None]
 
     @torch.no_grad()
     def mask_gradients(self) -> None:
@@ -187,9 +189,8 @@ class SparseEngine:
         at inactive entries for optimizers that do not keep it at zero themselves."""
         if self._tensors:
             torch._foreach_mul_(self._tensors, self._float_masks)
-            for p, inactive in zip(self._tensors, self._inactive_masks):
-                if inactive is not None:
-                    p.masked_fill_(inactive, 0.0)
+            for p, inactive in self._refill:
+                p.masked_fill_(inactive, 0.0)
         if self._mask_state and self.optimizer is not None:
             self._zero_inactive_state()
 

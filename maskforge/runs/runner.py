@@ -114,19 +114,22 @@ def _set_rng_state(c: Components, state: dict) -> None:
         torch.cuda.set_rng_state(state["cuda"], c.device)
 
 
+def _scheduled_optimizers(c: Components) -> list:
+    """``(network, optimizer, spec)`` of the optimizers whose learning rate follows a schedule."""
+    return [(net, opt, spec) for net, opt, spec in (("g", c.opt_g, c.recipe.g_optimizer), ("d", c.opt_d, c.recipe.d_optimizer))
+            if opt is not None and spec.lr_schedule != "constant"]
+
+
 def _schedule_learning_rates(c: Components, round_step: int, steps: int) -> None:
-    """Set each optimizer's learning rate for this G step (D's steps within it share it)."""
-    for opt, spec in ((c.opt_g, c.recipe.g_optimizer), (c.opt_d, c.recipe.d_optimizer)):
-        if opt is not None and spec.lr_schedule != "constant":
-            lr = spec.lr_at(round_step, steps)
-            for group in opt.param_groups:
-                group["lr"] = lr
+    """Set each scheduled optimizer's learning rate for this G step (D's steps within it share it)."""
+    for _, opt, spec in _scheduled_optimizers(c):
+        for group in opt.param_groups:
+            group["lr"] = spec.lr_at(round_step, steps)
 
 
 def _learning_rates(c: Components) -> dict:
     """``lr_g`` / ``lr_d`` for the log, where a schedule moves them."""
-    return {f"lr_{net}": opt.param_groups[0]["lr"] for net, opt, spec in (("g", c.opt_g, c.recipe.g_optimizer), ("d", c.opt_d, c.recipe.d_optimizer))
-            if opt is not None and spec.lr_schedule != "constant"}
+    return {f"lr_{net}": opt.param_groups[0]["lr"] for net, opt, _ in _scheduled_optimizers(c)}
 
 
 def _payload(c: Components, progress: RunProgress, plugins: Plugins) -> dict:
