@@ -224,6 +224,7 @@ class SparseEngine:
         expected_drop: Mapping[str, int] | int | None = None,
         zero_grown: bool = True,
         reset_state: bool = True,
+        kept: Mask | None = None,
     ) -> MaskUpdateStats:
         """Apply ``new = (old - drop) | grow`` after checking it is a valid update.
 
@@ -236,8 +237,11 @@ class SparseEngine:
             preserve: ``"layer"`` — nnz of every parameter unchanged; ``"total"`` — only the
                 total; ``"none"`` — no constraint (pruning schedules, IMP).
             expected_drop: exact drop count per parameter (mapping) or in total (int), if known.
-            zero_grown: set newly grown weights to 0 (STU-GAN, RigL).
+            zero_grown: newly grown weights start at 0 (STU-GAN, RigL).
             reset_state: zero the optimizer state (Adam moments, SGD momentum) of changed entries.
+            kept: ``engine.mask - drop`` if the caller has it (a grower ranked the entries outside
+                it); used, instead of recomputing it, only when it was built by that very
+                subtraction.
 
         An entry in both ``drop`` and ``grow`` (dropped, then regrown by the same update) is
         active before and after it: its weight and optimizer state are left as they are, as in
@@ -267,7 +271,10 @@ class SparseEngine:
             bad = [n for n in names if drops[n].numel() and not bool(gather(before[n], drops[n]).all())]
             if bad:
                 raise InvariantViolation(drop_by, f"it dropped entries that were not active in {bad[:3]} (drop must be a subset of the mask)")
-        after = {n: before[n].clone().index_fill_(0, drops[n], False) for n in names}
+        if kept is not None and kept._difference(old, drop):  # old - drop, computed by the caller already
+            after = {n: kept[n].reshape(-1).clone() for n in names}
+        else:
+            after = {n: before[n].clone().index_fill_(0, drops[n], False) for n in names}
         if self.check_invariants:
             bad = [n for n in names if grows[n].numel() and bool(gather(after[n], grows[n]).any())]
             if bad:
@@ -292,6 +299,8 @@ class SparseEngine:
         old_nnz = old.nnz()
         if self.check_invariants:  # a repeated index would make the counts above overstate the change
             for n in names:
+                if _increasing(positions[n] if positions is not None else drops[n]) and _increasing(grows[n]):
+                    continue  # listed in increasing order, so each once (the built-in components do)
                 expected, actual = old_nnz[n] - dropped[n] + grown[n], int(torch.count_nonzero(after[n]))
                 if actual != expected:
                     by, which = (drop_by, "drop") if actual > expected else (grow_by, "grow")
@@ -300,21 +309,25 @@ class SparseEngine:
         self._mask = Mask({n: after[n].view(old[n].shape) for n in names})._known(
             nnz={n: old_nnz[n] - dropped[n] + grown[n] for n in names}, index=index)
         # An entry dropped and regrown by the same update is simply kept (RigL, and the sparse
-        # training code STU-GAN builds on): its weight and optimizer state stay as they are. Only
-        # the entries that really leave or join the mask are written below.
-        drops, grows = self._net_changes(before, after, drops, grows)
+        # training code STU-GAN builds on): its weight and optimizer state stay as they are. The
+        # float masks take the drops and then the grows, so such an entry ends active; only the
+        # entries that really leave the mask are zeroed.
         self._grow_ever_active(grows)
         for fmask, inactive, n in zip(self._float_masks, self._inactive_masks, names):
             fmask.view(-1).index_fill_(0, drops[n], 0.0).index_fill_(0, grows[n], 1.0)
             if inactive is not None:
                 inactive.view(-1).index_fill_(0, drops[n], True).index_fill_(0, grows[n], False)
-        touched = [drops, grows] if zero_grown else [drops]
+        left = self._left(after, drops)
+        joined = self._joined(before, grows) if (zero_grown or reset_state) else None
         for n, p in self.params.items():
-            for index in touched:
-                _fill_at(p.detach(), index[n], 0.0)
+            _fill_at(p.detach(), left[n], 0.0)
+            if zero_grown:
+                _zero_at(p.detach(), joined[n])
         if reset_state:
-            for index in (drops, grows):
-                self._reset_state_at(index)
+            self._reset_state_at(left)
+            for n, p in self.params.items():
+                for _, value in self._state_tensors(p):
+                    _zero_at(value, joined[n].to(value.device))
         nnz = self._mask.nnz()
         total = self._mask.total_numel
         return MaskUpdateStats(
@@ -340,19 +353,24 @@ class SparseEngine:
         return index
 
     @staticmethod
-    def _net_changes(before: dict, after: dict, drops: dict, grows: dict) -> tuple[dict, dict]:
-        """The entries that leave the mask and those that join it: ``drops`` and ``grows``
-        without the entries in both (active before the update and after it)."""
-        left, joined = {}, {}
+    def _left(after: dict, drops: dict) -> dict:
+        """The dropped entries that really leave the mask (``drops`` without those regrown by the
+        same update, which are active again in ``after``)."""
+        left = {}
         for n, drop in drops.items():
-            grow = grows[n]
-            regrown = gather(before[n], grow)  # grown entries that were active: dropped and regrown
-            if grow.numel() and bool(regrown.any()):
-                joined[n] = gather(grow, positions_where(~regrown))
-                left[n] = gather(drop, positions_where(~gather(after[n], drop)))
-            else:
-                left[n], joined[n] = drop, grow
-        return left, joined
+            regrown = gather(after[n], drop)
+            left[n] = gather(drop, positions_where(~regrown)) if drop.numel() and bool(regrown.any()) else drop
+        return left
+
+    @staticmethod
+    def _joined(before: dict, grows: dict) -> dict:
+        """The grown entries that really join the mask (``grows`` without those that were active
+        before the update: dropped and regrown by it)."""
+        joined = {}
+        for n, grow in grows.items():
+            was = gather(before[n], grow)
+            joined[n] = gather(grow, positions_where(~was)) if grow.numel() and bool(was.any()) else grow
+        return joined
 
     def _grow_ever_active(self, grows: dict) -> None:
         """``ever_active |= grow``, in place (the engine owns that mask; its count is updated
@@ -419,6 +437,19 @@ class SparseEngine:
         # per-entry state.
         return [(k, v) for k, v in self.optimizer.state.get(p, {}).items()
                 if k != "step" and isinstance(v, torch.Tensor) and v.shape == p.shape]
+
+
+def _zero_at(tensor: torch.Tensor, index: torch.Tensor) -> None:
+    """Make ``tensor`` zero at flat ``index``. The entries that join a mask were inactive, so the
+    engine has kept them at zero: they are read, which costs about half as much as writing them,
+    and written only when something outside the engine changed them."""
+    if index.numel() and bool(gather(tensor.detach().reshape(-1), index).any()):
+        _fill_at(tensor, index, 0.0)
+
+
+def _increasing(index: torch.Tensor) -> bool:
+    """Whether the 1-D ``index`` is strictly increasing (then no entry repeats)."""
+    return index.numel() < 2 or bool(torch.gt(index[1:], index[:-1]).all())
 
 
 def _fill_at(tensor: torch.Tensor, index: torch.Tensor, value: float) -> None:

@@ -70,7 +70,7 @@ class Mask(Mapping[str, torch.Tensor]):
         (0, {'w': 0.6666666666666666})
     """
 
-    __slots__ = ("_dense", "_index", "_nnz", "_shapes", "_subset_of")
+    __slots__ = ("_dense", "_difference_of", "_index", "_nnz", "_shapes", "_subset_of")
 
     def __init__(self, tensors: Mapping[str, torch.Tensor]):
         checked: dict[str, torch.Tensor] = {}
@@ -91,6 +91,8 @@ class Mask(Mapping[str, torch.Tensor]):
         self._nnz: dict[str, int] = {}
         # (parent, positions) when built by from_positions: a known subset of ``parent``.
         self._subset_of: tuple[Mask, dict[str, torch.Tensor]] | None = None
+        # (left, right) when built as ``left - right`` (the engine reuses such a kept mask).
+        self._difference_of: tuple[Mask, Mask] | None = None
 
     @property
     def _tensors(self) -> dict[str, torch.Tensor]:
@@ -306,9 +308,16 @@ class Mask(Mapping[str, torch.Tensor]):
         """And-not: entries active in ``self`` but not in ``other`` (``self & ~other``)."""
         right = self._check_compatible(other, "-")
         if right._dense is None:  # other knows only its indices: clear them in a copy
-            return Mask({n: t.clone().view(-1).index_fill_(0, right._index[n].to(t.device), False).view(t.shape)
-                         for n, t in self._tensors.items()})
-        return self._zip(other, "-", lambda a, b: a & ~b)
+            out = Mask({n: t.clone().view(-1).index_fill_(0, right._index[n].to(t.device), False).view(t.shape)
+                        for n, t in self._tensors.items()})
+        else:
+            out = self._zip(other, "-", lambda a, b: a & ~b)
+        out._difference_of = (self, right)
+        return out
+
+    def _difference(self, left: Mask, right: Mask) -> bool:
+        """Whether this mask was built as ``left - right`` (by identity of the operands)."""
+        return self._difference_of is not None and self._difference_of[0] is left and self._difference_of[1] is right
 
     def __invert__(self) -> Mask:
         """Complement: entries inactive in ``self``, per parameter."""
@@ -477,7 +486,7 @@ class Mask(Mapping[str, torch.Tensor]):
         loaded = Mask.from_state_dict(state)
         self._check_compatible(loaded, "load_state_dict")
         self._dense = {n: loaded._tensors[n].to(t.device) for n, t in self._tensors.items()}
-        self._index, self._nnz, self._subset_of = {}, {}, None
+        self._index, self._nnz, self._subset_of, self._difference_of = {}, {}, None, None
 
     # -- display --------------------------------------------------------------------------------
 

@@ -49,5 +49,6 @@ def prune_and_grow(
     grow = grower.grow(ctx, kept, grow_count)
     return engine.apply_update(
         drop, grow, component=component or f"{drop_by} + {grow_by}", drop_component=drop_by,
-        grow_component=grow_by, step=step, preserve="total" if pooled else "layer", expected_drop=count
+        grow_component=grow_by, step=step, preserve="total" if pooled else "layer", expected_drop=count,
+        kept=kept,
     )

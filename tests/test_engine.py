@@ -10,7 +10,7 @@ from hypothesis import strategies as st
 from torch import nn
 
 from maskforge import InvariantViolation, Mask, MaskMismatchError, SparseEngine, prune_and_grow
-from maskforge.growers import random_grower
+from maskforge.growers import gradient_grower, random_grower
 from maskforge.param_filter import ParamFilter
 from maskforge.pruners import magnitude_pruner
 from maskforge.registry import describe
@@ -360,3 +360,63 @@ def test_a_mask_keyed_by_the_alias_of_a_tied_weight_names_the_first_name():
     model.head.weight = model.emb.weight
     with pytest.raises(MaskMismatchError, match=r"'head.weight', which is the same tensor as 'emb.weight' \(tied weights\)"):
         SparseEngine(model, Mask({"head.weight": torch.ones(3, 3, dtype=torch.bool)}))
+
+
+class DropsRepeated:
+    """A broken pruner: lists one active entry twice, out of order (and vouches for uniqueness)."""
+
+    def drop(self, ctx, count):
+        # count - 1 distinct positions in decreasing order, then the first of them again
+        positions = {n: torch.arange(count[n] - 1).flip(0)[torch.arange(count[n]) % max(1, count[n] - 1)]
+                     for n in ctx.mask}
+        return Mask.from_positions(ctx.mask, positions, assume_unique=True)
+
+
+def test_a_repeated_drop_listed_out_of_order_is_caught():
+    engine = _engine()
+    before = engine.mask.clone()
+    with pytest.raises(InvariantViolation, match="DropsRepeated.*repeats entries"):
+        prune_and_grow(engine, DropsRepeated(), random_grower(), 0.1, generator=torch.Generator().manual_seed(0))
+    assert engine.mask == before
+
+
+def test_grown_entries_start_at_zero_with_zero_optimizer_state_after_training():
+    torch.manual_seed(0)
+    model = nn.Sequential(nn.Linear(16, 32), nn.ReLU(), nn.Linear(32, 4))
+    opt = torch.optim.Adam(model.parameters(), lr=0.1)
+    mask = random_mask({"0.weight": (32, 16), "2.weight": (4, 32)}, 0.3, 0)
+    engine = SparseEngine(model, mask, opt)
+    x = torch.randn(8, 16)
+    for _ in range(3):
+        for _ in range(2):
+            opt.zero_grad()
+            model(x).square().mean().backward()
+            opt.step()
+        opt.zero_grad()
+        model(x).square().mean().backward()
+        old = engine.mask
+        prune_and_grow(engine, magnitude_pruner(), gradient_grower(), 0.3)
+        engine.verify(grown_zero=engine.mask - old)
+    assert engine.mask.total_nnz == mask.total_nnz
+
+
+def test_zero_grown_rewrites_grown_entries_changed_behind_the_engines_back():
+    engine = _engine()
+    p = engine.params["weight"]
+    with torch.no_grad():
+        p.fill_(3.0)  # breaks the invariant on purpose: inactive weights are no longer zero
+    grow = Mask({"weight": ~engine.mask["weight"] & (torch.arange(64).view(8, 8) % 2 == 0)})
+    engine.apply_update(Mask.zeros({"weight": (8, 8)}), grow, preserve="none", zero_grown=True)
+    assert bool((p.detach()[grow["weight"]] == 0).all())
+
+
+def test_a_kept_mask_is_reused_only_when_it_is_the_update_s_own_difference():
+    engine, other = _engine(), _engine()
+    drop = Mask.from_positions(engine.mask, {"weight": torch.tensor([0, 2])}, assume_unique=True)
+    kept = engine.mask - drop
+    assert kept._difference(engine.mask, drop) and not kept._difference(other.mask, drop)
+    grow = Mask.from_indices({"weight": torch.nonzero(~kept["weight"].reshape(-1)).squeeze(1)[:2]}, kept)
+    engine.apply_update(drop, grow, kept=kept)
+    expected = (kept | grow)
+    assert engine.mask == expected
+    assert kept == (expected - grow), "the caller's kept mask is not modified"

@@ -26,16 +26,18 @@ from tests.test_selection_fast_path import reference, region_for, scores_with_ti
 
 
 @contextlib.contextmanager
-def thresholds(small: int, chunk: int):
-    saved = ix.SMALL, ix.CHUNK
-    ix.SMALL, ix.CHUNK = small, chunk
+def thresholds(small: int, chunk: int, direct: int = 0):
+    saved = ix.SMALL, ix.CHUNK, ix.DIRECT
+    ix.SMALL, ix.CHUNK, ix.DIRECT = small, chunk, direct
     try:
         yield
     finally:
-        ix.SMALL, ix.CHUNK = saved
+        ix.SMALL, ix.CHUNK, ix.DIRECT = saved
 
 
-forced = st.sampled_from([(1, 7), (16, 64), (1 << 12, 1 << 18)])  # (SMALL, CHUNK): sampled / default
+# (SMALL, CHUNK, DIRECT): sampled brackets; a chunked pass with one partition of packed keys;
+# the defaults (every input here is then selected directly)
+forced = st.sampled_from([(1, 7, 0), (16, 64, 0), (1, 7, 1 << 20), (1 << 12, 1 << 18, 1 << 20)])
 
 
 def as_mask(index: torch.Tensor, n: int) -> torch.Tensor:
