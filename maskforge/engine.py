@@ -325,9 +325,7 @@ class SparseEngine:
                 _zero_at(p.detach(), joined[n])
         if reset_state:
             self._reset_state_at(left)
-            for n, p in self.params.items():
-                for _, value in self._state_tensors(p):
-                    _zero_at(value, joined[n].to(value.device))
+            self._reset_state_at(joined, fill=_zero_at)
         nnz = self._mask.nnz()
         total = self._mask.total_numel
         return MaskUpdateStats(
@@ -394,11 +392,15 @@ class SparseEngine:
         return self.apply_update(self._mask - new, new - self._mask, component=component, step=step, preserve="none", zero_grown=zero_grown)
 
     @torch.no_grad()
-    def _reset_state_at(self, index: Mapping[str, torch.Tensor]) -> None:
-        """Zero the optimizer state (tensors shaped like the parameter) at flat ``index``."""
+    def _reset_state_at(self, index: Mapping[str, torch.Tensor], fill=None) -> None:
+        """Zero the optimizer state (tensors shaped like the parameter) at flat ``index``
+        (with ``fill(tensor, index)``, default: write zeros)."""
         for n, p in self.params.items():
             for _, value in self._state_tensors(p):
-                _fill_at(value, index[n].to(value.device), 0)
+                if fill is None:
+                    _fill_at(value, index[n].to(value.device), 0)
+                else:
+                    fill(value, index[n].to(value.device))
 
     @torch.no_grad()
     def _reset_state(self, where: Mask) -> None:

@@ -17,8 +17,8 @@ Both can read ``|x|`` from a signed tensor ``x`` (``magnitude=True``) without ma
 :func:`select_positions_at` answers with positions in the given index instead (for
 :meth:`Mask.from_positions <maskforge.mask.Mask.from_positions>`). Every compaction (``nonzero``)
 goes through :func:`maskforge.compaction.positions_where`.
-The exact core ranks packed (score, key) integers (:mod:`maskforge.ordered_keys`): on a CPU,
-inputs of up to ``DIRECT`` entries in one partition; larger ones are first bracketed from a
+The exact core ranks packed (score, key) integers (:mod:`maskforge.ordered_keys`): inputs of up
+to ``DIRECT`` entries in one partition; larger ones are first bracketed from a
 seeded random sample as in :mod:`maskforge.selection`. When a bracket misses, the exact answer is
 computed from all eligible entries, so the result never depends on the sample — only the time.
 """
@@ -36,7 +36,7 @@ from maskforge.ordered_keys import kth_smallest, ordered_keys, smallest_position
 
 #: Inputs with fewer entries than this are resolved directly (no sampling).
 SMALL = 1 << 12
-#: On a CPU, inputs up to this many entries are selected by one partition of packed keys
+#: Inputs up to this many entries are selected by one partition of packed keys
 #: (:mod:`maskforge.ordered_keys`); larger ones are bracketed from a sample first.
 DIRECT = 1 << 20
 #: Entries per step of :func:`select_outside`'s pass on a CPU (its temporaries stay in cache).
