@@ -122,6 +122,7 @@ class SparseEngine:
             optimizer.register_step_post_hook(lambda *_: self.enforce()),
         ]
         self._reset_state(~self._mask)
+        self._settled = self._stamp()
 
     def detach(self) -> None:
         """Remove the optimizer hooks (the mask stays applied)."""
@@ -182,6 +183,7 @@ class SparseEngine:
         at +0.0, so masked weights are all-zero bits and compress losslessly."""
         for name, p in self.params.items():
             p.masked_fill_(~self._mask[name], 0.0)
+        self._settled = self._stamp()
 
     @torch.no_grad()
     def enforce(self) -> None:
@@ -193,6 +195,17 @@ class SparseEngine:
                 p.masked_fill_(inactive, 0.0)
         if self._mask_state and self.optimizer is not None:
             self._zero_inactive_state()
+        self._settled = self._stamp()
+
+    def _stamp(self) -> tuple[int, ...] | None:
+        """The version counters of the weights and their optimizer state, taken when the engine
+        has just made every inactive entry zero. While they are unchanged nothing has written
+        those tensors since (a write through ``.data`` is the one way around the counters), so
+        entries that join the mask hold zero already and need no reading or writing."""
+        try:
+            return tuple(t._version for p in self._tensors for t in (p, *self._state_values(p)))
+        except RuntimeError:  # inference tensors have no version counter
+            return None
 
     def _zero_inactive_state(self) -> None:
         same, other = ([], []), []
@@ -318,14 +331,20 @@ class SparseEngine:
             if inactive is not None:
                 inactive.view(-1).index_fill_(0, drops[n], True).index_fill_(0, grows[n], False)
         left = self._left(after, drops)
-        joined = self._joined(before, grows) if (zero_grown or reset_state) else None
+        # Entries that join were inactive: zero already unless something wrote the weights or the
+        # state since the engine last zeroed them (then they are read, and zeroed if need be).
+        settled = self._settled is not None and self._stamp() == self._settled
+        joined = self._joined(before, grows) if (zero_grown or reset_state) and not settled else None
         for n, p in self.params.items():
             _fill_at(p.detach(), left[n], 0.0)
-            if zero_grown:
+            if zero_grown and joined is not None:
                 _zero_at(p.detach(), joined[n])
         if reset_state:
             self._reset_state_at(left)
-            self._reset_state_at(joined, fill=_zero_at)
+            if joined is not None:
+                self._reset_state_at(joined, fill=_zero_at)
+        if settled and reset_state:  # every inactive entry is still zero, weights and state
+            self._settled = self._stamp()
         nnz = self._mask.nnz()
         total = self._mask.total_numel
         return MaskUpdateStats(
@@ -431,6 +450,9 @@ class SparseEngine:
             for key, value in self._state_tensors(p):
                 if bool(torch.logical_and(value != 0, inactive).any()):
                     raise InvariantViolation(component, f"optimizer state {key!r} of {n!r} is nonzero at inactive entries")
+
+    def _state_values(self, p: torch.Tensor) -> list[torch.Tensor]:
+        return [v for _, v in self._state_tensors(p)]
 
     def _state_tensors(self, p: torch.Tensor):
         if self.optimizer is None:

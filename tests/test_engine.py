@@ -420,3 +420,31 @@ def test_a_kept_mask_is_reused_only_when_it_is_the_update_s_own_difference():
     expected = (kept | grow)
     assert engine.mask == expected
     assert kept == (expected - grow), "the caller's kept mask is not modified"
+
+
+def test_optimizer_state_changed_behind_the_engines_back_is_zeroed_where_entries_join():
+    torch.manual_seed(0)
+    model = nn.Linear(8, 8, bias=False)
+    opt = torch.optim.Adam(model.parameters())
+    engine = SparseEngine(model, random_mask({"weight": (8, 8)}, 0.5, 0), opt)
+    model(torch.randn(4, 8)).square().mean().backward()
+    opt.step()  # Adam state exists; the engine has just zeroed every inactive entry
+    opt.state[model.weight]["exp_avg"].fill_(1.0)  # user code writes the state everywhere
+    opt.zero_grad()
+    model(torch.randn(4, 8)).square().mean().backward()
+    old = engine.mask
+    prune_and_grow(engine, magnitude_pruner(), gradient_grower(), 0.5)
+    joined = (engine.mask - old)["weight"]
+    assert joined.any()
+    assert bool((opt.state[model.weight]["exp_avg"][joined] == 0).all())
+
+
+def test_the_engine_knows_whether_anything_wrote_the_weights_since_it_zeroed_them():
+    engine = _engine()
+    p = engine.params["weight"]
+    p.grad = torch.randn_like(p)
+    engine.optimizer.step()
+    assert engine._stamp() == engine._settled
+    with torch.no_grad():
+        p.add_(0.0)  # any in-place write moves the version counter
+    assert engine._stamp() != engine._settled
