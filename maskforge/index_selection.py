@@ -60,8 +60,9 @@ def _best_positions(
     """:func:`best_positions`; ``non_negative`` and ``keys_below`` are promises about the inputs
     that save passes (see :func:`~maskforge.ordered_keys.ordered_keys`)."""
     m = values.numel()
-    nan = torch.isnan(values)
-    if bool(nan.any()):
+    # Magnitudes sum to NaN exactly when one is NaN (no -inf to cancel +inf): one reduction.
+    if bool(torch.isnan(values.sum() if non_negative else values).any()):
+        nan = torch.isnan(values)
         valid = positions_where(~nan)
         if valid.numel() < k:
             raise ValueError(

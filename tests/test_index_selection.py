@@ -228,3 +228,11 @@ def test_builtin_pruners_and_growers_choose_what_the_boolean_selection_chooses(
     ctx.generator.manual_seed(seed + 1)
     expected_grow = select_count(grower.score(ctx), grow_count, largest=True, within=~kept, method="sort")
     assert grow == Mask(expected_grow)
+
+
+@given(n=st.integers(1, 800), seed=seeds, largest=st.booleans(), data=st.data())
+def test_magnitudes_with_nan_are_never_chosen(n, seed, largest, data):
+    values = scores_with_ties(n, 3, 0.3, seed).abs()  # NaN and +inf among the magnitudes
+    k = data.draw(st.integers(0, int((~torch.isnan(values)).sum())), label="k")
+    got = ix._best_positions(values, torch.arange(n), k, largest=largest, non_negative=True, keys_below=n)
+    assert torch.equal(as_mask(got, n), reference(values, k, largest))
