@@ -448,3 +448,22 @@ def test_the_engine_knows_whether_anything_wrote_the_weights_since_it_zeroed_the
     with torch.no_grad():
         p.add_(0.0)  # any in-place write moves the version counter
     assert engine._stamp() != engine._settled
+
+
+def test_an_optimizer_state_reloaded_between_step_and_update_is_zeroed_where_entries_join():
+    torch.manual_seed(0)
+    model = nn.Linear(8, 8, bias=False)
+    opt = torch.optim.Adam(model.parameters())
+    engine = SparseEngine(model, random_mask({"weight": (8, 8)}, 0.5, 0), opt)
+    model(torch.randn(4, 8)).square().mean().backward()
+    opt.step()
+    saved = copy.deepcopy(opt.state_dict())
+    saved["state"][0]["exp_avg"].fill_(1.0)
+    opt.load_state_dict(saved)  # new state tensors, nonzero at inactive entries
+    opt.zero_grad()
+    model(torch.randn(4, 8)).square().mean().backward()
+    old = engine.mask
+    prune_and_grow(engine, magnitude_pruner(), gradient_grower(), 0.5)
+    joined = (engine.mask - old)["weight"]
+    assert joined.any()
+    assert bool((opt.state[model.weight]["exp_avg"][joined] == 0).all())
