@@ -466,9 +466,8 @@ class SparseEngine:
 
 
 def _zero_at(tensor: torch.Tensor, index: torch.Tensor) -> None:
-    """Make ``tensor`` zero at flat ``index``. The entries that join a mask were inactive, so the
-    engine has kept them at zero: they are read, which costs about half as much as writing them,
-    and written only when something outside the engine changed them."""
+    """Make ``tensor`` zero at flat ``index`` (entries that join a mask, after something outside
+    the engine wrote the tensor): read there, and written only where needed."""
     if index.numel() and bool(gather(tensor.detach().reshape(-1), index).any()):
         _fill_at(tensor, index, 0.0)
 
