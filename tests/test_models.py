@@ -174,3 +174,26 @@ def test_registry_knows_every_model_name():
         "dcgan_g",
         "dcgan_d",
     }
+
+
+def test_sngan_is_initialised_like_gan_lth():
+    from maskforge.models import SNGANDiscriminator, SNGANGenerator
+
+    torch.manual_seed(0)
+    g, d = SNGANGenerator(), SNGANDiscriminator()
+    # Xavier-uniform conv weights: bound sqrt(6 / (fan_in + fan_out))
+    conv = g.blocks[0].conv1
+    bound = (6.0 / (2 * 256 * 9)) ** 0.5
+    assert conv.weight.abs().max() <= bound and conv.weight.abs().max() > 0.95 * bound
+    # PyTorch's default biases (U(+-1/sqrt(fan_in))), not zeros, on G's and D's convs
+    for c, fan_in in ((conv, 256 * 9), (d.blocks[0].conv1, 3 * 9)):
+        assert 0.9 / fan_in**0.5 < c.bias.abs().max() <= 1 / fan_in**0.5
+    # linear layers keep PyTorch's default (bound 1/sqrt(fan_in)), not Xavier
+    xavier_bound = (6.0 / (128 + 4 * 4 * 256)) ** 0.5  # 0.038: what Xavier would allow
+    assert xavier_bound < g.linear.weight.abs().max() <= 1 / 128**0.5
+    d_linear = d.linear.parametrizations.weight.original
+    assert 0.9 / 128**0.5 < d_linear.abs().max() <= 1 / 128**0.5
+    # batch-norm scales N(1, 0.02), shifts 0
+    scales = torch.cat([m.weight for m in g.modules() if isinstance(m, torch.nn.BatchNorm2d)])
+    assert abs(scales.mean().item() - 1) < 0.01 and 0.015 < scales.std().item() < 0.025
+    assert all(bool((m.bias == 0).all()) for m in g.modules() if isinstance(m, torch.nn.BatchNorm2d))

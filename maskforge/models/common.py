@@ -27,6 +27,25 @@ def xavier_uniform(weight: torch.Tensor) -> torch.Tensor:
     return nn.init.xavier_uniform_(weight, gain=1.0)
 
 
+def keep_default(weight: torch.Tensor) -> torch.Tensor:
+    """Leave the weight as PyTorch initialised it (``kaiming_uniform_(a=sqrt(5))`` for linear and
+    conv layers): GAN-LTH's SNGAN initialises only its convolutions."""
+    return weight
+
+
+def pytorch_default_bias_(layer: nn.Module) -> None:
+    """Redraw ``layer.bias`` as PyTorch does for a new linear or conv layer: U(-b, b) with
+    ``b = 1 / sqrt(fan_in)`` (``build`` zeroes biases; GAN-LTH keeps PyTorch's)."""
+    bias = getattr(layer, "bias", None)
+    if bias is None:
+        return
+    weight = layer.parametrizations.weight.original if hasattr(layer, "parametrizations") else layer.weight
+    fan_in = weight[0].numel()
+    bound = 1.0 / fan_in**0.5 if fan_in else 0.0
+    with torch.no_grad():
+        nn.init.uniform_(bias, -bound, bound)
+
+
 def check_resolution(resolution: int, model: str) -> int:
     """Return ``resolution`` if it is 4 * 2**n (n >= 0), else raise a one-line ValueError.
 
