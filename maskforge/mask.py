@@ -20,6 +20,7 @@ mask bit-packed (8 entries per byte) and :meth:`load_state_dict` restores it exa
 
 from __future__ import annotations
 
+import weakref
 from collections.abc import Callable, Iterable, Iterator, Mapping
 
 import torch
@@ -70,7 +71,7 @@ class Mask(Mapping[str, torch.Tensor]):
         (0, {'w': 0.6666666666666666})
     """
 
-    __slots__ = ("_dense", "_difference_of", "_index", "_nnz", "_shapes", "_subset_of")
+    __slots__ = ("__weakref__", "_dense", "_difference_of", "_index", "_nnz", "_shapes", "_subset_of")
 
     def __init__(self, tensors: Mapping[str, torch.Tensor]):
         checked: dict[str, torch.Tensor] = {}
@@ -89,10 +90,22 @@ class Mask(Mapping[str, torch.Tensor]):
         # Caches, valid because a Mask's tensors are never modified after construction.
         self._index: dict[str, torch.Tensor] = {}
         self._nnz: dict[str, int] = {}
-        # (parent, positions) when built by from_positions: a known subset of ``parent``.
-        self._subset_of: tuple[Mask, dict[str, torch.Tensor]] | None = None
+        # Provenance the engine uses, held by weak reference so that a chain of masks, each built
+        # from the previous one, does not keep them all alive:
+        # (parent, positions) when built by from_positions, a known subset of ``parent``;
         # (left, right) when built as ``left - right`` (the engine reuses such a kept mask).
-        self._difference_of: tuple[Mask, Mask] | None = None
+        self._subset_of: tuple[weakref.ref, dict[str, torch.Tensor]] | None = None
+        self._difference_of: tuple[weakref.ref, weakref.ref] | None = None
+
+    def __getstate__(self) -> dict:
+        """Pickling keeps the tensors and caches, not the provenance (weak references)."""
+        state = {slot: getattr(self, slot) for slot in Mask.__slots__ if slot != "__weakref__"}
+        state["_subset_of"] = state["_difference_of"] = None
+        return state
+
+    def __setstate__(self, state: dict) -> None:
+        for slot, value in state.items():
+            object.__setattr__(self, slot, value)
 
     @property
     def _tensors(self) -> dict[str, torch.Tensor]:
@@ -182,13 +195,13 @@ class Mask(Mapping[str, torch.Tensor]):
                 raise IndexError(f"positions of {name!r} must be in [0, {index.numel()}) (the active entries of the parent mask)")
             indices[name] = torch.index_select(index, 0, pos.to(index.device))
         mask = cls.from_indices(indices, parent, assume_unique=assume_unique)
-        mask._subset_of = (parent, {n: p.to(indices[n].device) for n, p in positions.items()})
+        mask._subset_of = (weakref.ref(parent), {n: p.to(indices[n].device) for n, p in positions.items()})
         return mask
 
     def _positions_in(self, parent: Mask) -> dict[str, torch.Tensor] | None:
         """The positions in ``parent``'s active index this mask was built from (see
         :meth:`from_positions`), or None when it was not built from ``parent``."""
-        if self._subset_of is not None and self._subset_of[0] is parent:
+        if self._subset_of is not None and self._subset_of[0]() is parent:
             return self._subset_of[1]
         return None
 
@@ -312,12 +325,12 @@ class Mask(Mapping[str, torch.Tensor]):
                         for n, t in self._tensors.items()})
         else:
             out = self._zip(other, "-", lambda a, b: a & ~b)
-        out._difference_of = (self, right)
+        out._difference_of = (weakref.ref(self), weakref.ref(right))
         return out
 
     def _difference(self, left: Mask, right: Mask) -> bool:
         """Whether this mask was built as ``left - right`` (by identity of the operands)."""
-        return self._difference_of is not None and self._difference_of[0] is left and self._difference_of[1] is right
+        return self._difference_of is not None and self._difference_of[0]() is left and self._difference_of[1]() is right
 
     def __invert__(self) -> Mask:
         """Complement: entries inactive in ``self``, per parameter."""
