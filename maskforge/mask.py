@@ -191,7 +191,8 @@ class Mask(Mapping[str, torch.Tensor]):
                 kind = getattr(pos, "dtype", type(pos).__name__)
                 raise TypeError(f"positions of {name!r} must be a 1-D int64 tensor, got {kind} with shape {tuple(getattr(pos, 'shape', ()))}")
             index = parent.flat_indices(name)
-            if pos.numel() and (int(pos.min()) < 0 or int(pos.max()) >= index.numel()):
+            low, high = (int(v) for v in torch.aminmax(pos)) if pos.numel() else (0, -1)
+            if low < 0 or high >= index.numel():
                 raise IndexError(f"positions of {name!r} must be in [0, {index.numel()}) (the active entries of the parent mask)")
             indices[name] = torch.index_select(index, 0, pos.to(index.device))
         mask = cls.from_indices(indices, parent, assume_unique=assume_unique)
