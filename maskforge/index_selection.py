@@ -32,7 +32,12 @@ import numpy as np
 import torch
 
 from maskforge.compaction import positions_where
-from maskforge.ordered_keys import kth_smallest, ordered_keys, smallest_positions
+from maskforge.ordered_keys import (
+    best_by_order_bits,
+    kth_smallest,
+    ordered_keys,
+    smallest_positions,
+)
 
 #: Inputs with fewer entries than this are resolved directly (no sampling).
 SMALL = 1 << 12
@@ -78,7 +83,11 @@ def _best_positions(
     if k == 0:
         return torch.empty(0, dtype=torch.long, device=values.device)
     if m <= DIRECT:
-        # One partial selection over packed (value, key) integers: exact, ties included.
+        # One partial selection over the scores' order bits (CPU), or over packed (value, key)
+        # integers: exact, ties included.
+        chosen = best_by_order_bits(values, keys, k, largest=largest, non_negative=non_negative)
+        if chosen is not None:
+            return chosen
         packed = ordered_keys(values, keys, largest=largest, non_negative=non_negative, keys_below=keys_below)
         if packed is not None:
             return smallest_positions(packed, k)
@@ -113,6 +122,9 @@ def _resolve(values: torch.Tensor, keys: torch.Tensor, need: int, largest: bool)
         return torch.empty(0, dtype=torch.long, device=values.device)
     if need == m:
         return torch.arange(m, device=values.device)
+    chosen = best_by_order_bits(values, keys, need, largest=largest)
+    if chosen is not None:
+        return chosen
     packed = ordered_keys(values, keys, largest=largest)
     if packed is not None:
         return smallest_positions(packed, need)

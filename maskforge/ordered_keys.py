@@ -13,6 +13,13 @@ On a CPU the selection is numpy's ``partition`` (introselect, about 10x faster t
 bfloat16 scores are widened to float32 exactly; float64 scores, keys of 2**32 or more, or NaN
 scores (callers remove them first) fall back to the callers' float path (:func:`ordered_keys`
 returns None).
+
+On a CPU there is a cheaper first try, :func:`best_by_order_bits`: the score's order bits alone,
+as int32 (for magnitudes, a view of the float32 scores: no pass at all). numpy partitions int32
+about twice as fast as int64, and the k-th value's ties are resolved by key only when they
+straddle the cut. introselect slows down by up to 30x when k falls inside a long run of equal
+values (60% zeros: 24 ms against 1 ms for 800K entries), so a strided sample of the scores is
+checked for repeats first, and inputs with a frequent value take the packed keys instead.
 """
 
 from __future__ import annotations
@@ -58,19 +65,69 @@ def ordered_keys(
         low, high = torch.aminmax(keys)
         if int(low) < 0 or int(high) >= _KEY_LIMIT:
             return None
-    v = values.float() if values.dtype != torch.float32 else values
-    if non_negative:  # the bits of a non-negative float order like the float
-        bits = v.view(torch.int32).to(torch.int64)
-    else:
-        # +0.0 and -0.0 compare equal, so they must map to one integer: adding +0.0 turns -0.0
-        # into +0.0 and leaves every other value as it is. Negative floats order backwards as
-        # integers: flipping their 31 magnitude bits and adding one makes the map monotone.
-        bits = (v + 0.0).view(torch.int32).to(torch.int64)
-        sign = bits >> 31  # 0 or -1
-        bits = (bits ^ (sign & _LOW31)) - sign
+    bits = order_bits(values, non_negative=non_negative).to(torch.int64)
     if largest:
         bits = bits.neg_()
     return bits.bitwise_left_shift_(32).add_(keys)
+
+
+def order_bits(values: torch.Tensor, *, non_negative: bool = False) -> torch.Tensor:
+    """int32 images of float32 / float16 / bfloat16 ``values`` (no NaN) whose integer order is
+    their float order; equal floats (+0.0 and -0.0 included) map to one integer.
+
+    ``non_negative`` promises no negative number and no -0.0: then the image is a view of the
+    float32 values (no pass)."""
+    v = values.float() if values.dtype != torch.float32 else values
+    if non_negative:  # the bits of a non-negative float order like the float
+        return v.view(torch.int32)
+    # +0.0 and -0.0 compare equal, so they must map to one integer: adding +0.0 turns -0.0 into
+    # +0.0 and leaves every other value as it is. Negative floats order backwards as integers:
+    # flipping their 31 magnitude bits (-m becomes -1 - m, below every non-negative image)
+    # makes the map monotone.
+    bits = (v + 0.0).view(torch.int32)
+    return bits ^ ((bits >> 31) & _LOW31)
+
+
+def best_by_order_bits(
+    values: torch.Tensor, keys: torch.Tensor | None, k: int, *, largest: bool, non_negative: bool = False
+) -> torch.Tensor | None:
+    """Positions of the ``k`` best of the 1-D CPU ``values`` (as :func:`ordered_keys` ranks
+    them), in increasing order, by one int32 partition of the order bits; None when that does
+    not apply (not a float32 / float16 / bfloat16 CPU tensor, or a frequent repeated value)."""
+    m = values.numel()
+    if values.device.type != "cpu" or values.dtype not in _FLOATS or values.dim() != 1 or not 0 < k < m:
+        return None
+    bits = order_bits(values, non_negative=non_negative).contiguous().numpy()
+    if m >= _SAMPLED_FROM and _has_frequent_value(bits):
+        return None
+    cut = m - k if largest else k - 1
+    kth = np.partition(bits, cut)[cut]
+    reach, beyond = (np.greater_equal, np.greater) if largest else (np.less_equal, np.less)
+    chosen = np.flatnonzero(reach(bits, kth))
+    if chosen.size == k:
+        return torch.from_numpy(chosen)
+    # The k-th value repeats across the cut: the lowest keys among its copies take the places left.
+    better, tied = np.flatnonzero(beyond(bits, kth)), np.flatnonzero(bits == kth)
+    need = k - better.size
+    if keys is None:  # keys are the positions, and `tied` is in increasing order
+        tied = tied[:need]
+    else:
+        tied_keys = keys.detach().contiguous().numpy()[tied]
+        tied = tied[tied_keys <= np.partition(tied_keys, need - 1)[need - 1]]
+    return torch.from_numpy(np.sort(np.concatenate([better, tied])))
+
+
+#: Inputs from this size on are checked for a frequent value before an int32 partition.
+_SAMPLED_FROM = 1 << 13
+_SAMPLE = 1 << 10
+#: Repeats in the sample above which a value counts as frequent (about 1.5% of the entries).
+_REPEATS = 16
+
+
+def _has_frequent_value(bits: np.ndarray) -> bool:
+    """Whether an evenly strided sample of ``bits`` repeats values often: introselect's slow case."""
+    sample = np.sort(bits[:: bits.size // _SAMPLE][:_SAMPLE])
+    return int(np.count_nonzero(sample[1:] == sample[:-1])) >= _REPEATS
 
 
 def smallest_positions(keys: torch.Tensor, k: int) -> torch.Tensor:

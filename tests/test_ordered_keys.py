@@ -1,4 +1,5 @@
-"""Packed (score, key) integers select exactly what a stable sort by score, then key, selects."""
+"""Packed (score, key) integers, and the int32 order bits with ties resolved by key, select
+exactly what a stable sort by score, then key, selects."""
 
 from __future__ import annotations
 
@@ -9,7 +10,13 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from maskforge import index_selection as ix
-from maskforge.ordered_keys import kth_smallest, ordered_keys, smallest_positions
+from maskforge.ordered_keys import (
+    best_by_order_bits,
+    kth_smallest,
+    order_bits,
+    ordered_keys,
+    smallest_positions,
+)
 from maskforge.testing.strategies import seeds
 from tests.test_selection_fast_path import scores_with_ties
 
@@ -51,6 +58,50 @@ def test_the_non_negative_shortcut_equals_the_signed_mapping(n, levels, seed, la
     fast = ordered_keys(magnitudes, None, largest=largest, non_negative=True, keys_below=n)
     general = ordered_keys(magnitudes, None, largest=largest)
     assert torch.equal(smallest_positions(fast, k), smallest_positions(general, k))
+
+
+@given(n=st.integers(2, 600), levels=st.integers(1, 5), seed=seeds, largest=st.booleans(), with_keys=st.booleans(),
+       dtype=st.sampled_from([torch.float32, torch.float16, torch.bfloat16]), data=st.data())
+def test_order_bits_select_like_a_stable_sort(n, levels, seed, largest, with_keys, dtype, data):
+    values = with_signed_zeros(scores_with_ties(n, levels, 0.0, seed, dtype=dtype), seed)
+    keys = torch.randperm(3 * n, generator=torch.Generator().manual_seed(seed))[:n] if with_keys else None
+    k = data.draw(st.integers(1, n - 1), label="k")
+    got = best_by_order_bits(values, keys, k, largest=largest)
+    assert got is not None  # small inputs are never refused
+    assert torch.equal(got, sort_reference(values, keys if with_keys else torch.arange(n), k, largest))
+
+
+@given(n=st.integers(1, 400), levels=st.integers(1, 5), seed=seeds)
+def test_order_bits_are_monotone_and_equal_exactly_for_equal_floats(n, levels, seed):
+    values = with_signed_zeros(scores_with_ties(n, levels, 0.0, seed), seed)
+    bits = order_bits(values).long()
+    v = values.double()
+    assert torch.equal(bits[:, None] < bits[None, :], v[:, None] < v[None, :])
+    assert torch.equal(bits[:, None] == bits[None, :], v[:, None] == v[None, :])
+    magnitudes = values.abs()
+    assert torch.equal(order_bits(magnitudes, non_negative=True), order_bits(magnitudes))
+
+
+def test_a_frequent_value_sends_large_inputs_to_the_packed_keys_with_the_same_answer():
+    """introselect slows down inside long runs of equal values: a value seen often in the sample
+    refuses the int32 path, and the caller's packed keys give the same positions."""
+    gen = torch.Generator().manual_seed(3)
+    values = torch.rand(1 << 15, generator=gen)
+    values[torch.rand(values.numel(), generator=gen) < 0.4] = 0.0
+    keys = torch.randperm(values.numel(), generator=gen)
+    assert best_by_order_bits(values, keys, 5000, largest=False, non_negative=True) is None
+    distinct = torch.rand(1 << 15, generator=gen)
+    assert best_by_order_bits(distinct, keys, 5000, largest=False) is not None
+    got = torch.sort(ix.best_positions(values, keys, 5000, largest=False)).values
+    assert torch.equal(got, sort_reference(values, keys, 5000, False))
+
+
+def test_the_order_bits_path_refuses_what_it_cannot_rank():
+    values = torch.rand(8)
+    assert best_by_order_bits(values.double(), None, 3, largest=True) is None
+    assert best_by_order_bits(values, None, 0, largest=True) is None
+    assert best_by_order_bits(values, None, 8, largest=True) is None
+    assert best_by_order_bits(values.reshape(2, 4), None, 3, largest=True) is None
 
 
 def test_inputs_that_cannot_be_packed_are_refused_so_callers_use_the_float_path():
