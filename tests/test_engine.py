@@ -400,6 +400,36 @@ def test_grown_entries_start_at_zero_with_zero_optimizer_state_after_training():
     assert engine.mask.total_nnz == mask.total_nnz
 
 
+def test_regrown_entries_keep_their_values_when_joined_entries_must_be_reread():
+    """With the weights and Adam state written behind the engine's back, entries that join are
+    read and zeroed; entries dropped and regrown by the same update keep weight and state."""
+    model = nn.Linear(8, 8, bias=False)
+    opt = torch.optim.Adam(model.parameters(), lr=0.1)
+    engine = SparseEngine(model, random_mask({"weight": (8, 8)}, 0.5, 4), opt)
+    model.weight.grad = torch.randn(8, 8)
+    opt.step()
+    old = engine.mask["weight"].clone()
+    with torch.no_grad():  # nonzero everywhere, inactive entries included; the counters move
+        model.weight.add_(1.0)
+        for value in opt.state[model.weight].values():
+            if value.shape == model.weight.shape:
+                value.add_(1.0)
+    assert engine._stamp() != engine._settled
+    weight = model.weight.detach().clone()
+    state = {k: v.clone() for k, v in opt.state[model.weight].items() if v.shape == model.weight.shape}
+    active, inactive = torch.nonzero(old.reshape(-1)).squeeze(1), torch.nonzero(~old.reshape(-1)).squeeze(1)
+    drop = Mask.from_indices({"weight": active[:4]}, engine.mask)
+    grow = Mask.from_indices({"weight": torch.cat([active[:2], inactive[:2]])}, engine.mask)
+    engine.apply_update(drop, grow)
+    flat = model.weight.detach().reshape(-1)
+    assert torch.equal(flat[active[:2]], weight.reshape(-1)[active[:2]])  # regrown: kept
+    assert torch.all(flat[active[2:4]] == 0) and torch.all(flat[inactive[:2]] == 0)  # left, joined
+    for key, value in state.items():
+        now = opt.state[model.weight][key].reshape(-1)
+        assert torch.equal(now[active[:2]], value.reshape(-1)[active[:2]]), key
+        assert torch.all(now[torch.cat([active[2:4], inactive[:2]])] == 0), key
+
+
 def test_zero_grown_rewrites_grown_entries_changed_behind_the_engines_back():
     engine = _engine()
     p = engine.params["weight"]
