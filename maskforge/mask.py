@@ -134,7 +134,8 @@ class Mask(Mapping[str, torch.Tensor]):
 
     @classmethod
     def from_indices(
-        cls, indices: Mapping[str, torch.Tensor], like: Mapping[str, torch.Tensor], *, assume_unique: bool = False
+        cls, indices: Mapping[str, torch.Tensor], like: Mapping[str, torch.Tensor], *, assume_unique: bool = False,
+        _in_range: bool = False,
     ) -> Mask:
         """The mask with exactly the entries at ``indices[name]`` (flat indices) active.
 
@@ -155,7 +156,7 @@ class Mask(Mapping[str, torch.Tensor]):
                 kind = getattr(index, "dtype", type(index).__name__)
                 raise TypeError(f"indices of {name!r} must be a 1-D int64 tensor, got {kind} with shape {tuple(getattr(index, 'shape', ()))}")
             numel = torch.Size(shape).numel()
-            if index.numel():
+            if index.numel() and not _in_range:  # (from_positions: entries of a valid index)
                 low, high = (int(v) for v in torch.aminmax(index))
                 if low < 0 or high >= numel:
                     raise ValueError(
@@ -195,7 +196,7 @@ class Mask(Mapping[str, torch.Tensor]):
             if low < 0 or high >= index.numel():
                 raise IndexError(f"positions of {name!r} must be in [0, {index.numel()}) (the active entries of the parent mask)")
             indices[name] = torch.index_select(index, 0, pos.to(index.device))
-        mask = cls.from_indices(indices, parent, assume_unique=assume_unique)
+        mask = cls.from_indices(indices, parent, assume_unique=assume_unique, _in_range=True)
         mask._subset_of = (weakref.ref(parent), {n: p.to(indices[n].device) for n, p in positions.items()})
         return mask
 
