@@ -75,7 +75,8 @@ class ModelSpec:
 
 @attrs.frozen
 class OptimizerSpec:
-    """Adam(W) settings, and the learning rate over a round of training.
+    """Adam(W) settings (``eps`` is Adam's denominator term: BigGAN's ImageNet runs use 1e-6), and
+    the learning rate over a round of training.
 
     ``lr_schedule``: ``constant``, or ``cosine`` — ``lr_min + (lr - lr_min) * (1 + cos(pi * (t - 1) / T)) / 2``
     at step t of a round of T steps (``CosineAnnealingLR`` with ``T_max = T``, the SLT paper's
@@ -86,6 +87,7 @@ class OptimizerSpec:
     lr: float = attrs.field(default=2e-4, validator=_positive_number)
     betas: tuple[float, float] = attrs.field(default=(0.0, 0.999), converter=tuple, validator=_betas)
     weight_decay: float = attrs.field(default=0.0, validator=_non_negative)
+    eps: float = attrs.field(default=1e-8, validator=_positive_number)
     lr_schedule: str = attrs.field(default="constant", validator=attrs.validators.in_(("constant", "cosine")))
     lr_min: float = attrs.field(default=0.0, validator=_non_negative)
 

@@ -25,6 +25,8 @@ SHRINK = {
     "stu_digits.py": [*TINY_TRAIN, *TINY_OUTPUT, "generator.options.width=0.25", "discriminator.options.width=0.25",
                       "g_sparsity.options.update_every=1"],
     "stu_biggan.py": shrink(resolution=16, channels=3, extra=["discriminator.options.width=0.0625", "g_sparsity.options.update_every=1"]),
+    "stu_biggan_imagenet.py": shrink(resolution=64, channels=3, width=1 / 24,
+                                     extra=["discriminator.options.width=0.0417", "g_sparsity.options.update_every=1"]),
     "static_biggan.py": shrink(resolution=16, channels=3, extra=["discriminator.options.width=0.0625"]),
     "stu_sngan.py": shrink(resolution=16, channels=3, extra=["discriminator.options.width=0.0625", "g_sparsity.options.update_every=2"]),
     "imp_sngan.py": shrink(resolution=16, channels=3, extra=["discriminator.options.width=0.0625",
@@ -124,6 +126,14 @@ def test_stu_biggan_without_cifar_says_where_it_looked_and_how_to_point_at_it(tm
     assert "CIFAR-10 not found in data/cifar10/cifar-10-batches-py" in err and "--set data.root=DIR" in err
 
 
+def test_stu_biggan_imagenet_without_imagenet_says_where_it_looked(tmp_path, capsys, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    assert main(["run", str(RECIPES / "stu_biggan_imagenet.py")]) == 2
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1
+    assert "image folder data/imagenet/train does not exist" in err and "--set data.root=DIR" in err
+
+
 def test_missing_vgg_weights_name_the_file(tmp_path, capsys, monkeypatch):
     monkeypatch.setenv("TORCH_HOME", str(tmp_path / "torch"))
     monkeypatch.delenv("MASKFORGE_WEIGHTS_DIR", raising=False)
@@ -210,7 +220,17 @@ def test_a_cosine_learning_rate_is_annealed_over_each_round_and_logged(tmp_path)
     assert all("lr_d" not in r for r in steps)  # D's rate is constant: not logged
 
 
-@pytest.mark.parametrize("bad, message", [("g_optimizer.lr_schedule=step", "lr_schedule"), ("g_optimizer.lr_min=-1", "lr_min")])
+def test_adam_eps_reaches_the_optimizer():
+    from maskforge.recipe import OptimizerSpec
+    from maskforge.runs.components import make_optimizer
+
+    opt = make_optimizer([torch.nn.Parameter(torch.zeros(2))], OptimizerSpec(eps=1e-6))
+    assert opt.param_groups[0]["eps"] == 1e-6
+    assert make_optimizer([torch.nn.Parameter(torch.zeros(2))], OptimizerSpec()).param_groups[0]["eps"] == 1e-8
+
+
+@pytest.mark.parametrize("bad, message", [("g_optimizer.lr_schedule=step", "lr_schedule"), ("g_optimizer.lr_min=-1", "lr_min"),
+                                          ("d_optimizer.eps=0", "eps must be > 0")])
 def test_a_bad_learning_rate_schedule_is_one_line(bad, message, tmp_path, capsys):
     assert run("stu_digits.py", tmp_path / "run", [*SHRINK["stu_digits.py"], bad]) == 2
     assert message in capsys.readouterr().err

@@ -7,11 +7,16 @@ of both networks and on D's projection embedding, as in the reference; G's class
 batch-norm embeddings are not normalised. At ``width=1`` the parameter counts are
 G 4,304,387 and D 4,207,361 (the published ~4.3M / ~4.2M).
 
-Other resolutions keep the CIFAR layout: G adds one block per doubling from 4x4; D
-downsamples in its first blocks until the map is 8x8 (adding blocks beyond four if needed).
+Smaller resolutions (4-16 px, e.g. the embedded digits) keep the CIFAR layout: G adds one block
+per doubling from 4x4; D downsamples in its first blocks until the map is 8x8. The reference
+defines 64 px and above with another table (wider, with attention and a shared embedding):
+:mod:`maskforge.models.biggan_imagenet`, which the ``biggan_g`` / ``biggan_d`` components pick
+from 64 px on; these classes refuse those sizes.
 """
 
 from __future__ import annotations
+
+from collections.abc import Callable
 
 import torch
 import torch.nn.functional as F
@@ -32,19 +37,36 @@ from maskforge.models.conditional_bn import MaybeConditionalBatchNorm2d
 from maskforge.models.resblocks import DBlock
 
 
+def _cifar_only(resolution: int, model: str) -> None:
+    if resolution > 32:
+        raise ValueError(
+            f"{model} is BigGAN's CIFAR layout (up to 32 px), got resolution {resolution}; from 64 px the "
+            "reference uses its ImageNet layout: BigGANImageNetGenerator / BigGANImageNetDiscriminator "
+            "(the biggan_g / biggan_d components pick it by resolution)"
+        )
+
+
 class GBlock(nn.Module):
     """BigGAN generator block: doubles the resolution.
 
     Residual path: CBN -> ReLU -> nearest x2 -> SN conv3x3 -> CBN -> ReLU -> SN conv3x3.
-    Shortcut: nearest x2 -> SN conv1x1.
-    Shapes: ``x`` (B, in_ch, H, W), ``y`` (B,) or None -> (B, out_ch, 2H, 2W).
+    Shortcut: nearest x2 -> SN conv1x1. ``norm(channels)`` builds the two batch norms, called as
+    ``norm(x, y)`` (default: conditional on the labels ``y``, plain when ``n_classes == 0``).
+    Shapes: ``x`` (B, in_ch, H, W), ``y`` (B,) or None (or the norms' conditioning vectors)
+    -> (B, out_ch, 2H, 2W).
     """
 
-    def __init__(self, in_ch: int, out_ch: int, n_classes: int, *, init: Init = normal_002) -> None:
+    def __init__(
+        self, in_ch: int, out_ch: int, n_classes: int = 0, *, init: Init = normal_002,
+        norm: Callable[[int], nn.Module] | None = None,
+    ) -> None:
         super().__init__()
-        self.bn1 = MaybeConditionalBatchNorm2d(in_ch, n_classes, init=init)
+        if norm is None:  # class-conditional BN on labels y (or plain BN when n_classes == 0)
+            def norm(channels: int) -> nn.Module:
+                return MaybeConditionalBatchNorm2d(channels, n_classes, init=init)
+        self.bn1 = norm(in_ch)
         self.conv1 = conv(in_ch, out_ch, 3, init=init, sn=True)
-        self.bn2 = MaybeConditionalBatchNorm2d(out_ch, n_classes, init=init)
+        self.bn2 = norm(out_ch)
         self.conv2 = conv(out_ch, out_ch, 3, init=init, sn=True)
         # Always learnable: every block upsamples, so the identity would not fit anyway.
         self.conv_sc = conv(in_ch, out_ch, 1, init=init, sn=True)
@@ -76,6 +98,7 @@ class BigGANGenerator(nn.Module):
     ) -> None:
         super().__init__()
         record_size(self, resolution, width, n_classes, channels)
+        _cifar_only(resolution, type(self).__name__)
         self.dim_z = dim_z
         ch = 4 * scaled(64, width)
         self.base_channels = ch
@@ -116,6 +139,7 @@ class BigGANDiscriminator(nn.Module):
     ) -> None:
         super().__init__()
         record_size(self, resolution, width, n_classes, channels)
+        _cifar_only(resolution, type(self).__name__)
         ch = 4 * scaled(64, width)
         init = normal_002
         # Stop pooling at 8x8 (CIFAR: 32 -> 16 -> 8), as the reference does.

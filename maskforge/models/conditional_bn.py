@@ -1,11 +1,13 @@
-"""Class-conditional batch normalisation (BigGAN's ``ccbn`` without a shared embedding)."""
+"""Conditional batch normalisation (BigGAN's ``ccbn``): gains and biases per class looked up in
+embeddings (the CIFAR layout), or projected from a conditioning vector (the ImageNet layout,
+whose vector is a shared class embedding and a slice of z)."""
 
 from __future__ import annotations
 
 import torch
 from torch import nn
 
-from maskforge.models.common import Init, embedding, normal_002
+from maskforge.models.common import Init, embedding, linear, normal_002
 
 
 class ConditionalBatchNorm2d(nn.Module):
@@ -49,3 +51,21 @@ class MaybeConditionalBatchNorm2d(nn.Module):
 
     def forward(self, x: torch.Tensor, y: torch.Tensor | None = None) -> torch.Tensor:
         return self.norm(x, y) if self.conditional else self.norm(x)
+
+
+class ProjectedConditionalBatchNorm2d(nn.Module):
+    """BatchNorm2d whose affine gain and bias are linear in a conditioning vector ``c``.
+
+    ``out = BN(x) * (1 + W_g c) + W_b c`` with ``BN`` = ``BatchNorm2d(affine=False)`` and
+    ``W_g``, ``W_b`` spectral-normalised, bias-free ``Linear(cond_dim, C)``, as BigGAN's ``ccbn``
+    with a shared embedding. Shapes: ``x`` (B, C, H, W), ``c`` (B, cond_dim) -> (B, C, H, W).
+    """
+
+    def __init__(self, num_features: int, cond_dim: int, *, init: Init) -> None:
+        super().__init__()
+        self.bn = nn.BatchNorm2d(num_features, affine=False)
+        self.gain = linear(cond_dim, num_features, init=init, sn=True, bias=False)
+        self.bias = linear(cond_dim, num_features, init=init, sn=True, bias=False)
+
+    def forward(self, x: torch.Tensor, c: torch.Tensor) -> torch.Tensor:
+        return self.bn(x) * (1.0 + self.gain(c))[:, :, None, None] + self.bias(c)[:, :, None, None]

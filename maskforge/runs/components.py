@@ -69,7 +69,7 @@ def make_optimizer(params, spec: OptimizerSpec) -> torch.optim.Optimizer:
     if not params:
         return torch.optim.Adam([nn.Parameter(torch.zeros(()))], lr=spec.lr)  # nothing trains (generation only)
     cls = torch.optim.AdamW if spec.weight_decay else torch.optim.Adam
-    return cls(params, lr=spec.lr, betas=tuple(spec.betas), weight_decay=spec.weight_decay)
+    return cls(params, lr=spec.lr, betas=tuple(spec.betas), eps=spec.eps, weight_decay=spec.weight_decay)
 
 
 @attrs.define
