@@ -130,6 +130,11 @@ class AveragerSpec:
 class TrainSpec:
     """Loop settings. ``steps`` counts generator steps (per round); D takes ``d_steps`` per G step.
 
+    ``accumulate``: micro-batches per optimizer step, G's and D's (BigGAN-PyTorch's
+    ``num_G_accumulations`` / ``num_D_accumulations``): each draws its own ``batch_size`` (or
+    ``d_batch_size``) samples and latents, the gradients are averaged, then the strategy and the
+    optimizer step run once. Batch norm sees each micro-batch alone, as in the reference.
+
     ``on_nonfinite``: ``stop`` (default: stop naming the step and network, keeping the last good
     checkpoint) or ``skip`` (skip that network's update for the step). ``verify_masks``: in a
     multi-process run, check after every mask update that all ranks hold identical masks.
@@ -139,6 +144,7 @@ class TrainSpec:
     batch_size: int = attrs.field(default=64, validator=_positive)
     d_batch_size: int | None = attrs.field(default=None, validator=_positive)
     d_steps: int = attrs.field(default=1, validator=_positive)
+    accumulate: int = attrs.field(default=1, validator=_positive)
     seed: int = 0
     device: str = "auto"
     amp: bool = False

@@ -5,10 +5,10 @@ as the ones used to train dense GANs"): the ImageNet layout of BigGAN (G_ch = D_
 class embedding 128, hierarchical z of 120, self-attention at 64x64, orthogonal init, spectral
 norm), hinge loss, Adam with betas (0, 0.999) and eps 1e-6, lr 1e-4 for G and 4e-4 for D, one D
 step per G step, EMA 0.9999 from step 20000 (SEMA here, as in STU-GAN).
-The reference accumulates 8 batches of 256 per step (2048 images); maskforge does not accumulate
-gradients, so ``train.batch_size`` is 256 per process: run it under ``torchrun
---nproc_per_node 8`` for the reference's 2048 per step (docs/scale.md). Neither paper states the
-run's length: ``train.steps`` (150k G steps) is a budget to set with ``--set train.steps=N``.
+Like the reference, each step accumulates 8 micro-batches of 256 (2048 images;
+``train.accumulate``), for G and for D; under ``torchrun`` the batch is per process (docs/scale.md),
+so 8 processes would take ``--set train.accumulate=1``. Neither paper states the run's length:
+``train.steps`` (150k G steps) is a budget to set with ``--set train.steps=N``.
 STU-GAN: ERK over the conv kernels, G density 0.4 explored every ΔT = 500 G steps (drop 0.5,
 cosine decay, gradient regrowth), D density 0.5 without exploration. Table 4's other STU-GAN row
 is sG = 90%: ``--set g_sparsity.options.density=0.1``.
@@ -41,6 +41,6 @@ recipe = GANRecipe(
     g_optimizer=OptimizerSpec(lr=1e-4, betas=(0.0, 0.999), eps=1e-6),
     d_optimizer=OptimizerSpec(lr=4e-4, betas=(0.0, 0.999), eps=1e-6),
     averager=AveragerSpec("sema", beta=0.9999, start_step=20_000),
-    train=TrainSpec(steps=150_000, batch_size=256, d_steps=1),
+    train=TrainSpec(steps=150_000, batch_size=256, d_steps=1, accumulate=8),
     output=OutputSpec(log_every=100, sample_every=5000, checkpoint_every=2000),
 )

@@ -48,6 +48,13 @@ def test_inspect_of_a_95_percent_sparse_biggan_matches_stu_gan_table_2(tmp_path,
     assert "blocks.0.conv1" in out and "Table 2 format: (0.2" in out
 
 
+def test_training_flops_count_every_accumulated_micro_batch(tmp_path):
+    single = inspect_checkpoint(_biggan_checkpoint(tmp_path, "uniform"))
+    doubled = inspect_checkpoint(_biggan_checkpoint(tmp_path, "uniform", "train.accumulate=2"))
+    assert doubled["training_flops"] == pytest.approx(2 * single["training_flops"])
+    assert doubled["training_flops_ratio"] == pytest.approx(single["training_flops_ratio"])
+
+
 def test_erk_over_the_conv_kernels_matches_table_2_and_over_every_layer_falls_below_it(tmp_path):
     # The recipe sparsifies conv kernels only, as the authors' code does: Table 2's 0.05x testing FLOPs.
     report = inspect_checkpoint(_biggan_checkpoint(tmp_path, "erk"))

@@ -55,17 +55,41 @@ def _finite(loss: torch.Tensor, name: str, network: str, step: int, c: Component
     )
 
 
-def _optimizer_step(loss: torch.Tensor, name: str, network: str, step: int, opt, strategy,
-                    c: Components, hook, counters: dict) -> None:
-    """Backward of ``loss`` and one step of ``opt`` inside ``strategy``'s before/after hooks;
-    a non-finite loss skips the step (recorded) or stops the run, as the recipe says."""
+def _no_sync(c: Components, last: bool):
+    """Inside a multi-process run, skip DDP's all-reduce on every micro-batch but the last one of
+    an accumulated step (the gradients are reduced once, summed over the micro-batches)."""
+    if last or not c.distributed:
+        return contextlib.nullcontext()
+    stack = contextlib.ExitStack()
+    for module in (c.G_train, c.D_train):
+        if hasattr(module, "no_sync"):
+            stack.enter_context(module.no_sync())
+    return stack
+
+
+def _optimizer_step(micro_loss, name: str, network: str, step: int, opt, strategy,
+                    c: Components, hook, counters: dict) -> float:
+    """One step of ``opt`` on the gradient of ``micro_loss()`` averaged over ``train.accumulate``
+    micro-batches (each call draws a new one), inside ``strategy``'s before/after hooks; returns
+    the mean loss. A non-finite loss skips the step (recorded) or stops the run, as the recipe
+    says; a loss that needs no gradient (nothing trains) is only evaluated."""
+    k = c.recipe.train.accumulate
     opt.zero_grad(set_to_none=True)
-    if not _finite(loss, name, network, step, c, counters):
-        return
-    loss.backward()
+    total = 0.0
+    for i in range(k):
+        with _no_sync(c, last=i == k - 1):
+            loss = micro_loss()
+            if not loss.requires_grad:
+                return loss.item()
+            if not _finite(loss, name, network, step, c, counters):
+                opt.zero_grad(set_to_none=True)
+                return loss.item()
+            (loss / k if k > 1 else loss).backward()
+        total += loss.item()
     _announce(hook, strategy.before_step(step), counters)
     opt.step()
     _announce(hook, strategy.after_step(step), counters)
+    return total / k
 
 
 def adversarial_step(c: Components, step: int, hook, counters: dict) -> dict:
@@ -73,40 +97,47 @@ def adversarial_step(c: Components, step: int, hook, counters: dict) -> dict:
     r = c.recipe.train
     d_batch = r.d_batch_size or r.batch_size
     d_conditional = getattr(c.D, "n_classes", 0) > 0
-    for _ in range(r.d_steps):
-        counters["d_step"] += 1
+
+    def d_loss() -> torch.Tensor:
         real, y_real = c.data.sample(d_batch, c.generators["data"], c.device)
         z, y_fake = sample_latents(c, d_batch)
         with torch.no_grad(), _autocast(c):
             fake = c.G_train(z, y_fake)
         with _autocast(c):
-            d_loss = c.loss.discriminator(c.D_train(real, y_real if d_conditional else None),
-                                          c.D_train(fake, y_fake if d_conditional else None))
-        _optimizer_step(d_loss, "the D loss", "D", counters["d_step"], c.opt_d, c.d_strategy, c, hook, counters)
+            return c.loss.discriminator(c.D_train(real, y_real if d_conditional else None),
+                                        c.D_train(fake, y_fake if d_conditional else None))
+
+    def g_loss() -> torch.Tensor:
+        z, y = sample_latents(c, r.batch_size)
+        with _autocast(c):
+            return c.loss.generator(c.D_train(c.G_train(z, y), y if d_conditional else None))
+
+    for _ in range(r.d_steps):
+        counters["d_step"] += 1
+        d_value = _optimizer_step(d_loss, "the D loss", "D", counters["d_step"], c.opt_d, c.d_strategy, c, hook, counters)
     # G's step needs no D weight gradients (not toggled under DDP, which expects fixed grad sets).
     frozen = [] if c.distributed else [p for p in c.D.parameters() if p.requires_grad]
     for p in frozen:
         p.requires_grad_(False)
-    z, y = sample_latents(c, r.batch_size)
-    with _autocast(c):
-        g_loss = c.loss.generator(c.D_train(c.G_train(z, y), y if d_conditional else None))
-    for p in frozen:
-        p.requires_grad_(True)
-    _optimizer_step(g_loss, "the G loss", "G", step, c.opt_g, c.g_strategy, c, hook, counters)
-    return {"d_loss": d_loss.item(), "g_loss": g_loss.item()}
+    try:
+        g_value = _optimizer_step(g_loss, "the G loss", "G", step, c.opt_g, c.g_strategy, c, hook, counters)
+    finally:
+        for p in frozen:
+            p.requires_grad_(True)
+    return {"d_loss": d_value, "g_loss": g_value}
 
 
 def moment_matching_step(c: Components, step: int, hook, counters: dict) -> dict:
     """One generator (or score) step on the MMD moment-matching loss."""
     r = c.recipe.train
-    real, _ = c.data.sample(r.batch_size, c.generators["data"], c.device)
-    z, y = sample_latents(c, r.batch_size)
-    with _autocast(c):
-        loss = c.loss(real, c.G_train(z, y))
-    if not loss.requires_grad:  # nothing trains (a fixed subnetwork is only evaluated)
-        return {"mmd_loss": loss.item()}
-    _optimizer_step(loss, "the MMD loss", "G", step, c.opt_g, c.g_strategy, c, hook, counters)
-    return {"mmd_loss": loss.item()}
+
+    def loss() -> torch.Tensor:
+        real, _ = c.data.sample(r.batch_size, c.generators["data"], c.device)
+        z, y = sample_latents(c, r.batch_size)
+        with _autocast(c):
+            return c.loss(real, c.G_train(z, y))
+
+    return {"mmd_loss": _optimizer_step(loss, "the MMD loss", "G", step, c.opt_g, c.g_strategy, c, hook, counters)}
 
 
 STEPS = {"adversarial": adversarial_step, "moment_matching": moment_matching_step}
