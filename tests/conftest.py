@@ -19,3 +19,11 @@ def _fresh_plugins():
     set_plugins(None)
     yield
     set_plugins(None)
+
+
+@pytest.fixture(autouse=True)
+def _isolated_working_directory(tmp_path_factory, monkeypatch):
+    """Each test runs in an empty directory of its own: a recipe's default output (``runs/<name>``)
+    or data root then never touches the checkout, and a user's earlier main-job run there cannot
+    change what a test sees."""
+    monkeypatch.chdir(tmp_path_factory.mktemp("cwd"))
