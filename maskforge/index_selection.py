@@ -17,9 +17,10 @@ Both can read ``|x|`` from a signed tensor ``x`` (``magnitude=True``) without ma
 :func:`select_positions_at` answers with positions in the given index instead (for
 :meth:`Mask.from_positions <maskforge.mask.Mask.from_positions>`). Every compaction (``nonzero``)
 goes through :func:`maskforge.compaction.positions_where`.
-The exact core ranks packed (score, key) integers (:mod:`maskforge.ordered_keys`): inputs of up
-to ``DIRECT`` entries in one partition; larger ones are first bracketed from a
-seeded random sample as in :mod:`maskforge.selection`. When a bracket misses, the exact answer is
+The exact core ranks order-preserving integers (:mod:`maskforge.ordered_keys`): on a CPU the
+scores' int32 order bits, ties resolved by key where they straddle the cut, else packed (score,
+key) int64 keys; inputs of up to ``DIRECT`` entries in one partition; larger ones are first
+bracketed from a seeded random sample as in :mod:`maskforge.selection`. When a bracket misses, the exact answer is
 computed from all eligible entries, so the result never depends on the sample — only the time.
 """
 
