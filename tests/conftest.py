@@ -1,11 +1,17 @@
 import os
+from pathlib import Path
 
 import pytest
 from hypothesis import HealthCheck, settings
+from hypothesis.database import DirectoryBasedExampleDatabase
 
 # Property tests: enough examples to find tie and edge-case bugs, no deadline (CPU CI is slow).
-settings.register_profile("default", max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
-settings.register_profile("ci", max_examples=100, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+# Failing examples are kept in the checkout's .hypothesis/ (tests run in directories of their own).
+_EXAMPLES = DirectoryBasedExampleDatabase(Path(__file__).parents[1] / ".hypothesis" / "examples")
+settings.register_profile("default", max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow],
+                          database=_EXAMPLES)
+settings.register_profile("ci", max_examples=100, deadline=None, suppress_health_check=[HealthCheck.too_slow],
+                          database=_EXAMPLES)
 settings.load_profile("ci" if os.environ.get("CI") else "default")
 
 os.environ.setdefault("MASKFORGE_QUIET", "1")
