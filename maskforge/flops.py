@@ -49,7 +49,9 @@ def _module_of(param_name: str) -> str | None:
 
 @torch.no_grad()
 def layer_flops(model: nn.Module, inputs: tuple) -> dict[str, int]:
-    """Forward FLOPs per module (fully qualified name) for ``model(*inputs)``, leaf modules only."""
+    """Forward FLOPs per module (fully qualified name) for ``model(*inputs)``: each module's own
+    FLOPs, not counting those of the submodules it calls (modules whose work is all in their
+    submodules are left out)."""
     was_training = model.training
     model.eval()
     counter = FlopCounterMode(display=False)
@@ -64,12 +66,17 @@ def layer_flops(model: nn.Module, inputs: tuple) -> dict[str, int]:
         per_module[name.removeprefix(root + ".")] = sum(ops.values())
     # Parametrizations (spectral norm's u.Wv, score masks) belong to the layer that owns them.
     per_module = {n: f for n, f in per_module.items() if ".parametrizations" not in n and not n.startswith("parametrizations")}
-    leaves = {}
+    # The counter aggregates into every calling ancestor: a module's own FLOPs are its count less
+    # its nearest counted descendants' (nonzero for layers that compute in their own forward, such
+    # as self-attention's two batched matmuls around its convolutions).
+    own = {}
     for name, flops in per_module.items():
-        # The counter aggregates into every ancestor; keep a module only if no child counts too.
-        if not any(other != name and other.startswith(name + ".") for other in per_module):
-            leaves[name] = int(flops)
-    return leaves
+        below = [other for other in per_module if other.startswith(name + ".")]
+        nearest = [other for other in below if not any(mid != other and other.startswith(mid + ".") for mid in below)]
+        rest = int(flops) - sum(int(per_module[other]) for other in nearest)
+        if rest > 0 or not below:
+            own[name] = rest if below else int(flops)
+    return own
 
 
 @attrs.frozen

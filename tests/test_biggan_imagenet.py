@@ -127,3 +127,15 @@ def test_a_sparse_engine_trains_the_imagenet_layout():
     opt.step()
     engine.verify()
     assert abs(engine.mask.total_density - 0.2) < 0.01
+
+
+def test_flop_counts_include_the_attention_matmuls_beside_its_convolutions():
+    from maskforge import flops
+
+    g = BigGANImageNetGenerator(resolution=128, width=1 / 12, n_classes=10).eval()
+    counted = flops.layer_flops(g, flops.example_inputs(g, "G"))
+    c, hw = g.attention["3"].theta.parametrizations.weight.original.shape[1], 64 * 64  # channels at 64x64
+    # queries x keys (C/8 deep) and values x weights (HW/4 deep), 2 FLOPs per multiply-add
+    assert counted["attention.3"] == 2 * hw * (c // 8) * (hw // 4) + 2 * (c // 2) * (hw // 4) * hw
+    assert counted["attention.3.theta"] == 2 * hw * c * (c // 8)
+    assert "blocks.0" not in counted  # a block's work is all in its layers
