@@ -7,7 +7,7 @@ A trainer drives every strategy the same way, once per network (G and D each get
     strategy.bind(optimizer)
     for round in range(strategy.rounds):                                 # IMP: several rounds
         for step in 1..strategy.round_steps(round, T):                   # steps of THIS network
-            loss.backward()
+            loss.backward()                      # (train.accumulate: k backwards, mean gradient)
             stats = strategy.before_step(step)   # after backward, before optimizer.step()
             optimizer.step()
             stats = strategy.after_step(step)    # after optimizer.step() (STU-GAN's updates)
