@@ -51,7 +51,7 @@ def inspect_checkpoint(path: Path | str, plugins: Plugins | None = None) -> dict
         cost = flops.GANCost(g["dense_flops"], g["sparse_flops"], d["dense_flops"], d["sparse_flops"])
         t = run.recipe.train
         strategy = run.g_strategy
-        k = getattr(t, "accumulate", 1)  # micro-batches per step: the batches a step processes
+        k = t.accumulate  # micro-batches per step: the batches a step processes
         kwargs = {"steps": t.steps, "batch_g": k * t.batch_size, "batch_d": k * (t.d_batch_size or t.batch_size),
                   "d_steps": t.d_steps}
         update_every = getattr(strategy, "update_every", None) if getattr(strategy, "explore", False) else None

@@ -42,7 +42,7 @@ def test_an_accumulated_step_applies_the_mean_gradient_of_its_micro_batches_once
     value = _optimizer_step(lambda: (w @ next(batches)) ** 2, "the loss", "G", 1, opt, strategy, _components(3), None, {})
     assert strategy.calls == 1 and torch.allclose(strategy.seen[0], mean)  # the strategy sees the mean gradient
     assert torch.allclose(w.detach(), start - mean)
-    assert value == pytest.approx(sum(float((start @ x) ** 2) for x in xs) / 3)
+    assert value.item() == pytest.approx(sum(float((start @ x) ** 2) for x in xs) / 3)
 
 
 @pytest.mark.parametrize("policy", ["skip", "stop"])

@@ -162,9 +162,16 @@ class BigGANDiscriminator(nn.Module):
         h = x
         for block in self.blocks:
             h = block(h)
-        h = F.relu(h).sum(dim=(2, 3))  # (B, 4ch)
-        out = self.linear(h).squeeze(1)
-        if self.embed is not None:
-            y = labels_for(y, x.shape[0], self.n_classes, type(self).__name__)
-            out = out + (self.embed(y) * h).sum(dim=1)
-        return out
+        return projection_logits(self, h, y)
+
+
+def projection_logits(d: nn.Module, h: torch.Tensor, y: torch.Tensor | None) -> torch.Tensor:
+    """BigGAN's discriminator head on the last feature map ``h`` (B, C, H, W): ReLU, sum over
+    space, ``d.linear`` to one logit, plus ``sum(d.embed(y) * h)`` (the projection) when ``d`` is
+    class-conditional. Returns logits (B,)."""
+    h = F.relu(h).sum(dim=(2, 3))
+    out = d.linear(h).squeeze(1)
+    if d.embed is not None:
+        y = labels_for(y, h.shape[0], d.n_classes, type(d).__name__)
+        out = out + (d.embed(y) * h).sum(dim=1)
+    return out

@@ -23,7 +23,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from maskforge.models.attention import SelfAttention
-from maskforge.models.biggan import BigGANDiscriminator, BigGANGenerator, GBlock
+from maskforge.models.biggan import BigGANDiscriminator, BigGANGenerator, GBlock, projection_logits
 from maskforge.models.common import (
     Init,
     conv,
@@ -56,18 +56,18 @@ def orthogonal(weight: torch.Tensor) -> torch.Tensor:
 _INITS = {"ortho": orthogonal, "N02": normal_002, "xavier": xavier_uniform}
 
 
-def _init(name: str, model: str) -> Init:
-    if name not in _INITS:
-        raise ValueError(f"{model}: init must be one of {sorted(_INITS)}, got {name!r}")
-    return _INITS[name]
-
-
-def _resolution(resolution: int, model: str) -> None:
+def _setup(model: nn.Module, resolution: int, width: float, n_classes: int, channels: int, init: str) -> tuple[Init, int]:
+    """Check and record the size arguments; return the weight initialiser and ``ch``."""
+    name = type(model).__name__
+    record_size(model, resolution, width, n_classes, channels)
     if resolution not in _G_IN:
         raise ValueError(
-            f"{model}: the ImageNet layout exists at {sorted(_G_IN)} px, got {resolution!r} "
+            f"{name}: the ImageNet layout exists at {sorted(_G_IN)} px, got {resolution!r} "
             "(below 64 px use the CIFAR layout, BigGANGenerator / BigGANDiscriminator)"
         )
+    if init not in _INITS:
+        raise ValueError(f"{name}: init must be one of {sorted(_INITS)}, got {init!r}")
+    return _INITS[init], scaled(96, width)
 
 
 def _attention_at(attention: Iterable[int]) -> set[int]:
@@ -104,10 +104,7 @@ class BigGANImageNetGenerator(nn.Module):
     ) -> None:
         super().__init__()
         name = type(self).__name__
-        record_size(self, resolution, width, n_classes, channels)
-        _resolution(resolution, name)
-        weight_init = _init(init, name)
-        ch = scaled(96, width)
+        weight_init, ch = _setup(self, resolution, width, n_classes, channels, init)
         ins, outs = [ch * m for m in _G_IN[resolution]], [ch * m for m in _G_OUT[resolution]]
         slots = len(ins) + 1 if hierarchical else 1
         if dim_z < slots:
@@ -178,11 +175,7 @@ class BigGANImageNetDiscriminator(nn.Module):
         init: str = "ortho",
     ) -> None:
         super().__init__()
-        name = type(self).__name__
-        record_size(self, resolution, width, n_classes, channels)
-        _resolution(resolution, name)
-        weight_init = _init(init, name)
-        ch = scaled(96, width)
+        weight_init, ch = _setup(self, resolution, width, n_classes, channels, init)
         outs = [ch * m for m in _D_OUT[resolution]]
         ins = [channels, *outs[:-1]]
         n = len(outs)
@@ -205,12 +198,7 @@ class BigGANImageNetDiscriminator(nn.Module):
             h = block(h)
             if str(i) in self.attention:
                 h = self.attention[str(i)](h)
-        h = F.relu(h).sum(dim=(2, 3))
-        out = self.linear(h).squeeze(1)
-        if self.embed is not None:
-            y = labels_for(y, x.shape[0], self.n_classes, type(self).__name__)
-            out = out + (self.embed(y) * h).sum(dim=1)
-        return out
+        return projection_logits(self, h, y)
 
 
 def biggan_generator(resolution: int = 32, **options) -> nn.Module:

@@ -68,28 +68,30 @@ def _no_sync(c: Components, last: bool):
 
 
 def _optimizer_step(micro_loss, name: str, network: str, step: int, opt, strategy,
-                    c: Components, hook, counters: dict) -> float:
+                    c: Components, hook, counters: dict) -> torch.Tensor:
     """One step of ``opt`` on the gradient of ``micro_loss()`` averaged over ``train.accumulate``
     micro-batches (each call draws a new one), inside ``strategy``'s before/after hooks; returns
-    the mean loss. A non-finite loss skips the step (recorded) or stops the run, as the recipe
-    says; a loss that needs no gradient (nothing trains) is only evaluated."""
+    the mean loss as a detached tensor (no host read). A non-finite loss skips the step (recorded)
+    or stops the run, as the recipe says; a loss that needs no gradient (nothing trains) is only
+    evaluated."""
     k = c.recipe.train.accumulate
     opt.zero_grad(set_to_none=True)
-    total = 0.0
+    total = None
     for i in range(k):
         with _no_sync(c, last=i == k - 1):
             loss = micro_loss()
             if not loss.requires_grad:
-                return loss.item()
+                return loss.detach()
             if not _finite(loss, name, network, step, c, counters):
                 opt.zero_grad(set_to_none=True)
-                return loss.item()
-            (loss / k if k > 1 else loss).backward()
-        total += loss.item()
+                return loss.detach()
+            mean_part = loss / k if k > 1 else loss
+            mean_part.backward()
+        total = mean_part.detach() if total is None else total + mean_part.detach()
     _announce(hook, strategy.before_step(step), counters)
     opt.step()
     _announce(hook, strategy.after_step(step), counters)
-    return total / k
+    return total
 
 
 def adversarial_step(c: Components, step: int, hook, counters: dict) -> dict:
@@ -124,7 +126,7 @@ def adversarial_step(c: Components, step: int, hook, counters: dict) -> dict:
     finally:
         for p in frozen:
             p.requires_grad_(True)
-    return {"d_loss": d_value, "g_loss": g_value}
+    return {"d_loss": d_value.item(), "g_loss": g_value.item()}
 
 
 def moment_matching_step(c: Components, step: int, hook, counters: dict) -> dict:
@@ -137,7 +139,7 @@ def moment_matching_step(c: Components, step: int, hook, counters: dict) -> dict
         with _autocast(c):
             return c.loss(real, c.G_train(z, y))
 
-    return {"mmd_loss": _optimizer_step(loss, "the MMD loss", "G", step, c.opt_g, c.g_strategy, c, hook, counters)}
+    return {"mmd_loss": _optimizer_step(loss, "the MMD loss", "G", step, c.opt_g, c.g_strategy, c, hook, counters).item()}
 
 
 STEPS = {"adversarial": adversarial_step, "moment_matching": moment_matching_step}
