@@ -33,6 +33,8 @@ from rich.table import Table
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from baselines import attach_sorted_edge_popup, attach_torch_prune, sort_update
 
+from maskforge import native
+
 REPO = Path(__file__).resolve().parent.parent
 
 
@@ -197,11 +199,16 @@ def bench_update(s: Sizes, device: torch.device) -> list[Row]:
         "drop": select(grow=False),
         "select": select(grow=True),
     }, s.repeats, device)
-    trained, trained_copy = _update_between_training_steps(make, pruner, grower, 2 * s.repeats + 1, device)
+    paths = ["1", "0"] if native.enabled() else ["0"]
+    trained = _update_between_training_steps(make, pruner, grower, 2 * s.repeats + 1, device, paths)
     n = sum(p.numel() for p in params) / 1e6
-    label = f"prune+grow update in a training loop, GFMN G ({n:.1f}M sparsified params), density 0.1, drop 0.3"
+    label = (f"prune+grow update in a training loop, GFMN G ({n:.1f}M sparsified params), density 0.1, drop 0.3, "
+             f"compiled kernels: {native.kernel_in_use()}")
+    pure = [Row("  same, pure torch + numpy path (MASKFORGE_NATIVE=0), rounds interleaved with the row above",
+                "one copy pass, timed just before it", *trained["0"], None)] if len(paths) > 1 else []
     return [
-        Row(label, "one copy pass over those params, timed just before it", trained, trained_copy, 10.0),
+        Row(label, "one copy pass over those params, timed just before it", *trained[paths[0]], 10.0),
+        *pure,
         Row("  same update repeated on an unchanged state (no training in between)", "one copy pass", t["maskforge"], t["copy"], None),
         Row("  same, engine built with check_invariants=False", "one copy pass", t["unchecked"], t["copy"], None),
         Row("  of which: the pruner's selection (|w| of the active entries)", "one copy pass", t["drop"], t["copy"], None),
@@ -213,9 +220,11 @@ def bench_update(s: Sizes, device: torch.device) -> list[Row]:
     ]
 
 
-def _update_between_training_steps(make, pruner, grower, repeats: int, device: torch.device) -> tuple[float, float]:
+def _update_between_training_steps(make, pruner, grower, repeats: int, device: torch.device,
+                                   paths: list[str]) -> dict[str, tuple[float, float]]:
     """Median seconds of an update made after two (untimed) Adam steps, as in a run, and of a
-    copy pass over the same parameters timed right before it in the same loop."""
+    copy pass over the same parameters timed right before it in the same loop; per value of
+    ``MASKFORGE_NATIVE`` in ``paths``, taking turns round by round on the same engine."""
     from maskforge import prune_and_grow
 
     engine, opt = make()
@@ -223,24 +232,34 @@ def _update_between_training_steps(make, pruner, grower, repeats: int, device: t
     z = torch.randn(2, model.dim_z, generator=torch.Generator().manual_seed(2)).to(device)
     params = list(engine.params.values())
     buffers = [p.detach().clone() for p in params]
-    updates, copies = [], []
-    for i in range(repeats + 1):  # the first round warms up
-        for step in range(3):  # two training steps, then the backward whose gradient the grower ranks
-            opt.zero_grad(set_to_none=True)
-            model(z).square().mean().backward()
-            if step < 2:
-                opt.step()
-        _sync(device)
-        start = time.perf_counter()
-        torch._foreach_copy_(buffers, [p.detach() for p in params])
-        _sync(device)
-        middle = time.perf_counter()
-        prune_and_grow(engine, pruner, grower, 0.3)
-        _sync(device)
-        if i:
-            copies.append(middle - start)
-            updates.append(time.perf_counter() - middle)
-    return statistics.median(updates), statistics.median(copies)
+    updates = {path: [] for path in paths}
+    copies = {path: [] for path in paths}
+    saved = os.environ.get("MASKFORGE_NATIVE")
+    try:
+        for i in range(len(paths) * (repeats + 1)):  # the first round of each path warms up
+            path = paths[i % len(paths)]
+            os.environ["MASKFORGE_NATIVE"] = path
+            for step in range(3):  # two training steps, then the backward whose gradient the grower ranks
+                opt.zero_grad(set_to_none=True)
+                model(z).square().mean().backward()
+                if step < 2:
+                    opt.step()
+            _sync(device)
+            start = time.perf_counter()
+            torch._foreach_copy_(buffers, [p.detach() for p in params])
+            _sync(device)
+            middle = time.perf_counter()
+            prune_and_grow(engine, pruner, grower, 0.3)
+            _sync(device)
+            if i >= len(paths):
+                copies[path].append(middle - start)
+                updates[path].append(time.perf_counter() - middle)
+    finally:
+        if saved is None:
+            os.environ.pop("MASKFORGE_NATIVE", None)
+        else:
+            os.environ["MASKFORGE_NATIVE"] = saved
+    return {path: (statistics.median(updates[path]), statistics.median(copies[path])) for path in paths}
 
 
 def bench_topk(s: Sizes, device: torch.device) -> list[Row]:
@@ -403,7 +422,7 @@ def main(argv: list[str] | None = None) -> None:
     copy = copy_pass_seconds(64 << 20 if not args.quick else 4 << 20, sizes.repeats, device)
     console.print(
         f"torch {torch.__version__}, python {platform.python_version()}, device {device} ({where}), "
-        f"{os.cpu_count()} CPU cores, {torch.get_num_threads()} torch threads; "
+        f"{os.cpu_count()} CPU cores, {torch.get_num_threads()} torch threads, compiled kernels: {native.kernel_in_use()}; "
         f"one copy pass over {'64M' if not args.quick else '4M'} floats: {copy * 1e3:.1f} ms"
         + (" [--quick sizes]" if args.quick else "")
     )

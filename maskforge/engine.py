@@ -16,7 +16,8 @@ What it does, and when:
   current mask, as the built-in pruners return, is a subset by construction and skips that
   lookup). It works on the flat indices of the changed entries (a few percent of each tensor), so
   an update costs no full pass over the weights; :meth:`SparseEngine.verify` checks every
-  entry of every weight and optimizer state when you want the whole picture.
+  entry of every weight and optimizer state when you want the whole picture. On a CPU, the
+  compiled kernels of :mod:`maskforge.native` (when built) check and write each index in one walk.
 
 It installs no forward hooks and no parametrizations: the model keeps plain parameters, so its
 ``state_dict()`` loads into a dense model of the same architecture and ``torch.compile`` sees
@@ -32,6 +33,7 @@ import attrs
 import torch
 from torch import nn
 
+from maskforge import native
 from maskforge.compaction import positions_where
 from maskforge.errors import InvariantViolation, MaskMismatchError
 from maskforge.index_selection import gather
@@ -290,8 +292,18 @@ class SparseEngine:
             after = {n: kept[n].reshape(-1).clone() for n in names}
         else:
             after = {n: before[n].clone().index_fill_(0, drops[n], False) for n in names}
+        # The new mask's index, from `after` before the grown entries are set in it.
+        index = self._updated_index(old, after, grows, positions)
+        # Set the grown entries, counting those set already (the compiled kernel: one walk over
+        # each index, checking as it writes); else read them first, then write.
+        clashes = {n: native.mark(after[n], grows[n]) for n in names}
         if self.check_invariants:
-            bad = [n for n in names if grows[n].numel() and bool(gather(after[n], grows[n]).any())]
+            # a clash the kernel counted is a kept entry grown, or a grown entry listed twice
+            repeats = [n for n in names if clashes[n] and torch.unique(grows[n]).numel() < grows[n].numel()]
+            if repeats:
+                raise InvariantViolation(grow_by, f"its grow repeats entries of {repeats[0]!r} (each entry must be listed once)")
+            bad = [n for n in names if (clashes[n] if clashes[n] is not None
+                                        else grows[n].numel() and bool(gather(after[n], grows[n]).any()))]
             if bad:
                 raise InvariantViolation(grow_by, f"it grew entries that were still active in {bad[:3]} (grow must be disjoint from the kept mask)")
         dropped = {n: drops[n].numel() for n in names}
@@ -308,14 +320,15 @@ class SparseEngine:
         elif preserve == "total" and sum(dropped.values()) != sum(grown.values()):
             raise InvariantViolation(grow_by, f"total nnz changed: dropped {sum(dropped.values())} but grew {sum(grown.values())}")
 
-        index = self._updated_index(old, after, grows, positions)
         for n in names:
-            after[n].index_fill_(0, grows[n], True)
+            if clashes[n] is None:
+                after[n].index_fill_(0, grows[n], True)
         old_nnz = old.nnz()
         if self.check_invariants:  # a repeated index would make the counts above overstate the change
             for n in names:
-                if _increasing(positions[n] if positions is not None else drops[n]) and _increasing(grows[n]):
-                    continue  # listed in increasing order, so each once (the built-in components do)
+                if _increasing(positions[n] if positions is not None else drops[n]) and (
+                        clashes[n] is not None or _increasing(grows[n])):
+                    continue  # listed in increasing order (the built-in pruners do), or counted by the kernel
                 expected, actual = old_nnz[n] - dropped[n] + grown[n], int(torch.count_nonzero(after[n]))
                 if actual != expected:
                     by, which = (drop_by, "drop") if actual > expected else (grow_by, "grow")
@@ -328,23 +341,30 @@ class SparseEngine:
         # float masks take the drops and then the grows, so such an entry ends active; only the
         # entries that really leave the mask are zeroed.
         self._grow_ever_active(grows)
-        for fmask, inactive, n in zip(self._float_masks, self._inactive_masks, names):
-            fmask.view(-1).index_fill_(0, drops[n], 0.0).index_fill_(0, grows[n], 1.0)
-            if inactive is not None:
-                inactive.view(-1).index_fill_(0, drops[n], True).index_fill_(0, grows[n], False)
-        left = self._left(after, drops)
         # Entries that join were inactive: zero already unless something wrote the weights or the
         # state since the engine last zeroed them (then they are read, and zeroed if need be).
         settled = self._settled is not None and self._stamp() == self._settled
         joined = self._joined(before, grows) if (zero_grown or reset_state) and not settled else None
-        for n, p in self.params.items():
-            _fill_at(p.detach(), left[n], 0.0)
+        for fmask, inactive, n in zip(self._float_masks, self._inactive_masks, names):
+            param = self.params[n]
+            p = param.detach()
+            # The dropped entries that leave (not regrown) get 0 in the float mask, the weight and
+            # the optimizer state: with the compiled kernel in one walk over the drops, else one
+            # index sweep per tensor. Then the grown entries get 1 in the float mask.
+            targets = [fmask, p, *(self._state_values(param) if reset_state else [])]
+            if inactive is not None or native.clear_left(after[n], drops[n], targets) is None:
+                fmask.view(-1).index_fill_(0, drops[n], 0.0)
+                if inactive is not None:
+                    inactive.view(-1).index_fill_(0, drops[n], True).index_fill_(0, grows[n], False)
+                left = self._left({n: after[n]}, {n: drops[n]})[n]
+                _fill_at(p, left, 0.0)
+                if reset_state:
+                    self._reset_state_at({n: left}, names=[n])
+            fmask.view(-1).index_fill_(0, grows[n], 1.0)
             if zero_grown and joined is not None:
-                _zero_at(p.detach(), joined[n])
-        if reset_state:
-            self._reset_state_at(left)
-            if joined is not None:
-                self._reset_state_at(joined, fill=_zero_at)
+                _zero_at(p, joined[n])
+        if reset_state and joined is not None:
+            self._reset_state_at(joined, fill=_zero_at)
         if settled and reset_state:  # every inactive entry is still zero, weights and state
             self._settled = self._stamp()
         nnz = self._mask.nnz()
@@ -399,8 +419,11 @@ class SparseEngine:
         for n, t in ever.items():
             g = grows[n].to(t.device)
             if g.numel():
-                counts[n] += int(g.numel() - torch.count_nonzero(gather(t.reshape(-1), g)))
-                _fill_at(t, g, True)
+                already = native.mark(t.view(-1), g) if t.is_contiguous() else None
+                if already is None:
+                    already = int(torch.count_nonzero(gather(t.reshape(-1), g)))
+                    _fill_at(t, g, True)
+                counts[n] += g.numel() - already
         ever._known(nnz=counts, index={})
 
     def set_mask(self, new: Mask, *, component: str = "set_mask", step: int = 0, zero_grown: bool = True) -> MaskUpdateStats:
@@ -413,10 +436,11 @@ class SparseEngine:
         return self.apply_update(self._mask - new, new - self._mask, component=component, step=step, preserve="none", zero_grown=zero_grown)
 
     @torch.no_grad()
-    def _reset_state_at(self, index: Mapping[str, torch.Tensor], fill=None) -> None:
+    def _reset_state_at(self, index: Mapping[str, torch.Tensor], fill=None, names=None) -> None:
         """Zero the optimizer state (tensors shaped like the parameter) at flat ``index``
-        (with ``fill(tensor, index)``, default: write zeros)."""
-        for n, p in self.params.items():
+        (with ``fill(tensor, index)``, default: write zeros), of the parameters ``names`` (default: all)."""
+        for n in self.params if names is None else names:
+            p = self.params[n]
             for _, value in self._state_tensors(p):
                 if fill is None:
                     _fill_at(value, index[n].to(value.device), 0)

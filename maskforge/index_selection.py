@@ -32,6 +32,7 @@ from collections.abc import Mapping, Sequence
 import numpy as np
 import torch
 
+from maskforge import native
 from maskforge.compaction import positions_where
 from maskforge.ordered_keys import (
     best_by_order_bits,
@@ -304,7 +305,7 @@ def _candidates(
     gen = torch.Generator(device=device)
     gen.manual_seed(_SEED)
     draws = min(total, _sample_size(total, min(k / total, 0.5)))
-    parts, drawn = [], 0
+    parts, drawn, draws_of = {}, 0, {}
     for n in group:
         f, size = flats[n], flats[n].numel()
         if size == 0:
@@ -314,9 +315,10 @@ def _candidates(
         keep = ~torch.isnan(values)
         if masks[n] is not None:
             keep &= ~gather(masks[n], at)
-        parts.append(values[keep])
+        parts[n] = values[keep]
+        draws_of[n] = at.numel()
         drawn += at.numel()
-    sample = torch.cat(parts)
+    sample = torch.cat(list(parts.values()))
     s = sample.numel()
     if s < 64:  # too few eligible entries drawn to bracket anything
         return None
@@ -330,7 +332,11 @@ def _candidates(
     inner = _kth_best(sample, inner_pos, largest)
     scores = None
     if device.type == "cpu":
-        reached = {n: _reaching_cpu(flats[n], masks[n], inner, largest, magnitude) for n in group}
+        reaches = torch.ge if largest else torch.le
+        # each tensor's hits, estimated from its own draws (sizes the compiled scan's output)
+        expected = {n: flats[n].numel() * (int(torch.count_nonzero(reaches(parts[n], inner))) + 1) / draws_of[n]
+                    for n in parts}
+        reached = {n: _reaching_cpu(flats[n], masks[n], inner, largest, magnitude, expected.get(n)) for n in group}
         found, scores = {n: r[0] for n, r in reached.items()}, {n: r[1] for n, r in reached.items()}
     else:
         found = {n: _reaching(flats[n], masks[n], inner, largest, magnitude) for n in group}
@@ -350,15 +356,20 @@ def _reaching(
 
 
 def _reaching_cpu(
-    flat: torch.Tensor, excluded: torch.Tensor | None, bound: torch.Tensor, largest: bool, magnitude: bool
+    flat: torch.Tensor, excluded: torch.Tensor | None, bound: torch.Tensor, largest: bool, magnitude: bool,
+    expected: float | None = None,
 ) -> tuple[torch.Tensor, torch.Tensor]:
-    """:func:`_reaching` on a CPU, and the scores found there: one cache-sized piece at a time,
-    ``|x|`` by torch (threaded); the comparison, the exclusion and the compaction by numpy (its
-    comparison into bool is about 5x faster than torch's), each piece compacted and its scores
-    read while they are still in cache."""
+    """:func:`_reaching` on a CPU, and the scores found there (``expected``: an estimate of
+    their count). With the compiled scan (:mod:`maskforge.native`), in one pass; else one
+    cache-sized piece at a time, ``|x|`` by torch (threaded); the comparison, the exclusion and
+    the compaction by numpy (its comparison into bool is about 5x faster than torch's), each
+    piece compacted and its scores read while they are still in cache."""
     size = flat.numel()
     if size == 0:
         return torch.empty(0, dtype=torch.long), flat[:0].clone()
+    compiled = native.reach(flat, excluded, bound.item(), largest=largest, magnitude=magnitude, expected=expected)
+    if compiled is not None:
+        return compiled
     width = min(CHUNK, size)
     scratch = torch.empty(width, dtype=flat.dtype) if magnitude else None
     hits = np.empty(width, dtype=np.bool_)

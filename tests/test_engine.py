@@ -18,6 +18,9 @@ from maskforge.testing import ShapeModel, layer_models, random_mask, shape_maps
 from maskforge.testing.strategies import seeds
 from tests.test_update_invariants import OPTIMIZERS
 
+# every test here runs with the compiled kernels and again on the pure torch + numpy path
+pytestmark = pytest.mark.usefixtures("both_paths")
+
 
 @given(shape_maps(), seeds, st.floats(0.05, 0.95), st.sampled_from(sorted(OPTIMIZERS)))
 def test_masked_weights_and_their_optimizer_state_stay_zero_after_every_step(shapes, seed, density, optimizer):

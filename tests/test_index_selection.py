@@ -24,6 +24,9 @@ from maskforge.testing.strategies import make_context, seeds, shape_maps
 from maskforge.update import drop_counts
 from tests.test_selection_fast_path import reference, region_for, scores_with_ties
 
+# every test here runs with the compiled kernels and again on the pure torch + numpy path
+pytestmark = pytest.mark.usefixtures("both_paths")
+
 
 @contextlib.contextmanager
 def thresholds(small: int, chunk: int, direct: int = 0):

@@ -7,6 +7,7 @@ and taken by ``method="auto"`` on inputs large enough to use cache-sized chunks.
 
 from __future__ import annotations
 
+import pytest
 import torch
 from hypothesis import given, settings
 from hypothesis import strategies as st
@@ -14,6 +15,9 @@ from hypothesis import strategies as st
 from maskforge import Mask, SparseEngine
 from maskforge.selection import _CHUNK, select_topk, select_topk_global, select_topk_per_tensor
 from maskforge.testing.strategies import seeds
+
+# every test here runs with the compiled kernels and again on the pure torch + numpy path
+pytestmark = pytest.mark.usefixtures("both_paths")
 
 
 def reference(values: torch.Tensor, k: int, largest: bool, region: torch.Tensor | None = None) -> torch.Tensor:

@@ -1,6 +1,7 @@
 """DESIGN invariants 1, 2 and 4: prune-and-grow keeps counts, drops only active entries, grows
 only inactive ones, and grown weights start at zero with zero optimizer state — with ties."""
 
+import pytest
 import torch
 from hypothesis import given
 from hypothesis import strategies as st
@@ -11,6 +12,9 @@ from maskforge.pruners import magnitude_pruner, random_pruner
 from maskforge.testing import ShapeModel, random_mask, shape_maps, tied_tensor
 from maskforge.testing.strategies import seeds
 from maskforge.update import drop_counts
+
+# every test here runs with the compiled kernels and again on the pure torch + numpy path
+pytestmark = pytest.mark.usefixtures("both_paths")
 
 GROWERS = {"gradient": gradient_grower, "random": random_grower, "momentum": momentum_grower}
 PRUNERS = {"magnitude": magnitude_pruner, "random": random_pruner}

@@ -1,0 +1,133 @@
+"""The optional compiled kernels (``maskforge._native``, C sources in ``maskforge/csrc/``).
+
+Two parts of a mask update are much faster as one compiled loop than as a chain of torch and
+numpy calls on a CPU:
+
+* :func:`reach` — the grower's candidate scan: the flat indices of the entries not excluded
+  whose score reaches a bound, in increasing order, and their scores (what
+  :func:`maskforge.index_selection._reaching_cpu` computes in five passes per cache-sized
+  piece), in one branch-free pass with AVX-512, AVX2 or portable C;
+* :func:`mark` and :func:`clear_left` — the engine's writes at the changed entries: set the new
+  mask and the ever-active record at the grown entries while counting those set already, and
+  zero the float mask, the weight and every optimizer state at the dropped entries that leave,
+  one walk over each index instead of one ``index_fill_`` or ``index_select`` per tensor.
+
+Each function returns ``None`` when it does not apply, and the caller then takes the pure path,
+which computes the same results (the tests compare both):
+
+* the extension was not built (no C compiler when the package was installed), or the
+  environment sets ``MASKFORGE_NATIVE=0``;
+* a tensor is not on the CPU, not contiguous, or not of the dtype the kernel takes (float32
+  scores and targets, bool flags, int64 indices).
+
+Sizes, dtypes and contiguity are checked here before any address is passed on; the kernels
+also check every index against the tensor's size, so a bad index is reported, never written.
+Writes through an address do not bump a tensor's version counter, so :func:`clear_left` and
+:func:`mark` bump it themselves (autograd still sees that the tensor changed).
+"""
+
+from __future__ import annotations
+
+import math
+import os
+from collections.abc import Sequence
+
+import torch
+from torch.autograd.graph import increment_version
+
+try:
+    from maskforge import _native
+except ImportError:  # installed without a C compiler: the pure path is used
+    _native = None
+
+
+def kernels() -> list[str]:
+    """The compiled scan kernels this CPU runs, the fastest first (empty: not built)."""
+    return _native.kernels() if _native is not None else []
+
+
+def enabled() -> bool:
+    """Whether the compiled kernels are used (built, and not turned off by ``MASKFORGE_NATIVE=0``)."""
+    return _native is not None and os.environ.get("MASKFORGE_NATIVE", "1") != "0"
+
+
+def kernel_in_use() -> str:
+    """``"avx512"``, ``"avx2"`` or ``"portable"`` when compiled and enabled, else ``"none (torch + numpy)"``."""
+    return kernels()[0] if enabled() else "none (torch + numpy)"
+
+
+def reach(
+    flat: torch.Tensor,
+    excluded: torch.Tensor | None,
+    bound: float,
+    *,
+    largest: bool,
+    magnitude: bool,
+    expected: float | None = None,
+    kernel: str | None = None,
+) -> tuple[torch.Tensor, torch.Tensor] | None:
+    """Flat indices (int64, increasing) of the entries of the 1-D ``flat`` not set in
+    ``excluded`` whose score (``|flat|`` with ``magnitude``) is ``>= bound`` (``<=`` unless
+    ``largest``), and those scores; NaN never reaches. ``None`` when the kernel does not apply.
+
+    ``expected`` estimates the count (it sizes the output; a low estimate costs a second scan,
+    never a wrong answer); ``kernel`` picks one of :func:`kernels` (default: the fastest).
+    """
+    if not enabled() or not _is_cpu(flat, torch.float32) or (excluded is not None and not _flags_for(excluded, flat)):
+        return None
+    index = kernels().index(kernel) if kernel is not None else 0
+    n = flat.numel()
+    capacity = n if expected is None else min(n, int(expected * 1.25 + 6.0 * math.sqrt(max(expected, 0.0))) + 4096)
+    skip = excluded.data_ptr() if excluded is not None else 0
+    while True:
+        positions = torch.empty(capacity, dtype=torch.long)
+        scores = torch.empty(capacity, dtype=torch.float32)
+        found = _native.reach(flat.data_ptr(), n, skip, float(bound), largest, magnitude, positions.data_ptr(),
+                              scores.data_ptr(), capacity, 0, index)
+        if found <= capacity:
+            return positions[:found], scores[:found]
+        capacity = found  # the estimate was low: scan again with room for every hit
+
+
+def mark(flags: torch.Tensor, index: torch.Tensor) -> int | None:
+    """``flags[index] = True`` for the 1-D bool ``flags``; returns how many of those entries
+    were set already (an index listed twice counts once more), or ``None`` when the kernel does
+    not apply. Raises ``IndexError`` for an index out of range (nothing else is written then
+    for it; entries in range are set)."""
+    if not enabled() or not _is_cpu(flags, torch.bool) or not _is_cpu(index, torch.long):
+        return None
+    already, bad = _native.mark(flags.data_ptr(), flags.numel(), index.data_ptr(), index.numel())
+    increment_version(flags)
+    if bad:
+        raise IndexError(f"{bad} indices out of range for {flags.numel()} entries")
+    return already
+
+
+def clear_left(after: torch.Tensor, drops: torch.Tensor, targets: Sequence[torch.Tensor]) -> int | None:
+    """Write 0.0 in every tensor of ``targets`` at the dropped entries that leave the mask: the
+    entries of ``drops`` not set in ``after`` (the 1-D bool new mask, grown entries included).
+
+    Returns how many entries left, or ``None`` when the kernel does not apply (every target a
+    contiguous float32 CPU tensor with as many entries as ``after``, at most 16 of them).
+    Raises ``IndexError`` for an index out of range (nothing is written for it).
+    """
+    if (not enabled() or not _is_cpu(after, torch.bool) or not _is_cpu(drops, torch.long) or not targets
+            or len(targets) > 16 or not all(_is_cpu(t, torch.float32, after.numel()) for t in targets)):
+        return None
+    left, bad = _native.clear_left(after.data_ptr(), after.numel(), drops.data_ptr(), drops.numel(),
+                                   [t.data_ptr() for t in targets])
+    for t in targets:
+        increment_version(t)
+    if bad:
+        raise IndexError(f"{bad} indices out of range for {after.numel()} entries")
+    return left
+
+
+def _is_cpu(t: torch.Tensor, dtype: torch.dtype, numel: int | None = None) -> bool:
+    """A contiguous CPU tensor of ``dtype`` (and ``numel`` entries, if given)."""
+    return (t.device.type == "cpu" and t.dtype == dtype and t.is_contiguous()
+            and (numel is None or t.numel() == numel))
+
+
+def _flags_for(excluded: torch.Tensor, flat: torch.Tensor) -> bool:
+    return _is_cpu(excluded, torch.bool, flat.numel()) and excluded.dim() == 1 and flat.dim() == 1
