@@ -340,11 +340,11 @@ class SparseEngine:
         # training code STU-GAN builds on): its weight and optimizer state stay as they are. The
         # float masks take the drops and then the grows, so such an entry ends active; only the
         # entries that really leave the mask are zeroed.
-        self._grow_ever_active(grows)
         # Entries that join were inactive: zero already unless something wrote the weights or the
         # state since the engine last zeroed them (then they are read, and zeroed if need be).
         settled = self._settled is not None and self._stamp() == self._settled
         joined = self._joined(before, grows) if (zero_grown or reset_state) and not settled else None
+        ever_nnz = self.ever_active.nnz()
         for fmask, inactive, n in zip(self._float_masks, self._inactive_masks, names):
             param = self.params[n]
             p = param.detach()
@@ -360,9 +360,10 @@ class SparseEngine:
                 _fill_at(p, left, 0.0)
                 if reset_state:
                     self._reset_state_at({n: left}, names=[n])
-            fmask.view(-1).index_fill_(0, grows[n], 1.0)
+            ever_nnz[n] += self._grow_at(n, grows[n], fmask)
             if zero_grown and joined is not None:
                 _zero_at(p, joined[n])
+        self.ever_active._known(nnz=ever_nnz, index={})
         if reset_state and joined is not None:
             self._reset_state_at(joined, fill=_zero_at)
         if settled and reset_state:  # every inactive entry is still zero, weights and state
@@ -411,20 +412,20 @@ class SparseEngine:
             joined[n] = gather(grow, positions_where(~was)) if grow.numel() and bool(was.any()) else grow
         return joined
 
-    def _grow_ever_active(self, grows: dict) -> None:
-        """``ever_active |= grow``, in place (the engine owns that mask; its count is updated
-        from the grown entries alone)."""
-        ever = self.ever_active
-        counts = ever.nnz()
-        for n, t in ever.items():
-            g = grows[n].to(t.device)
-            if g.numel():
-                already = native.mark(t.view(-1), g) if t.is_contiguous() else None
-                if already is None:
-                    already = int(torch.count_nonzero(gather(t.reshape(-1), g)))
-                    _fill_at(t, g, True)
-                counts[n] += g.numel() - already
-        ever._known(nnz=counts, index={})
+    def _grow_at(self, name: str, grow: torch.Tensor, fmask: torch.Tensor) -> int:
+        """Set 1.0 in the float mask at the grown entries of ``name`` and add them to
+        ``ever_active`` in place (the engine owns that mask); returns how many were new to it.
+        With the compiled kernel, one walk over the grown entries."""
+        if not grow.numel():
+            return 0
+        ever = self.ever_active[name]
+        grow = grow.to(ever.device)
+        already = native.mark(ever.view(-1), grow, ones=fmask.view(-1)) if ever.is_contiguous() else None
+        if already is None:
+            fmask.view(-1).index_fill_(0, grow, 1.0)
+            already = int(torch.count_nonzero(gather(ever.reshape(-1), grow)))
+            _fill_at(ever, grow, True)
+        return grow.numel() - already
 
     def set_mask(self, new: Mask, *, component: str = "set_mask", step: int = 0, zero_grown: bool = True) -> MaskUpdateStats:
         """Replace the mask outright (any nnz change allowed), e.g. after a pruning round."""

@@ -62,13 +62,13 @@ def best_positions(values: torch.Tensor, keys: torch.Tensor, k: int, *, largest:
 
 def _best_positions(
     values: torch.Tensor, keys: torch.Tensor, k: int, *, largest: bool, non_negative: bool = False,
-    keys_below: int | None = None,
+    keys_below: int | None = None, no_nan: bool = False,
 ) -> torch.Tensor:
-    """:func:`best_positions`; ``non_negative`` and ``keys_below`` are promises about the inputs
-    that save passes (see :func:`~maskforge.ordered_keys.ordered_keys`)."""
+    """:func:`best_positions`; ``non_negative``, ``keys_below`` and ``no_nan`` are promises
+    about the inputs that save passes (see :func:`~maskforge.ordered_keys.ordered_keys`)."""
     m = values.numel()
     # Magnitudes sum to NaN exactly when one is NaN (no -inf to cancel +inf): one reduction.
-    if bool(torch.isnan(values.sum() if non_negative else values).any()):
+    if not no_nan and bool(torch.isnan(values.sum() if non_negative else values).any()):
         nan = torch.isnan(values)
         valid = positions_where(~nan)
         if valid.numel() < k:
@@ -280,10 +280,10 @@ def select_outside(
         if scores is None or len(group) > 1:
             out.update(select_at({n: flats[n] for n in group}, candidates, k if len(group) > 1 else {group[0]: k},
                                  largest=largest, magnitude=magnitude))
-        else:  # the pass kept the candidates' scores: rank them without reading the source again
+        else:  # the pass kept the candidates' scores (never NaN: NaN reaches no bound): rank them
             n = group[0]
             chosen = _best_positions(scores[n], candidates[n], k, largest=largest, non_negative=magnitude,
-                                     keys_below=flats[n].numel())
+                                     keys_below=flats[n].numel(), no_nan=True)
             out[n] = gather(candidates[n], chosen)
     return out
 
@@ -306,18 +306,20 @@ def _candidates(
     gen.manual_seed(_SEED)
     draws = min(total, _sample_size(total, min(k / total, 0.5)))
     parts, drawn, draws_of = {}, 0, {}
-    for n in group:
+    for i, n in enumerate(group):
         f, size = flats[n], flats[n].numel()
         if size == 0:
             continue
-        at = torch.randint(size, (max(1, round(draws * size / total)),), generator=gen, device=device)
-        values = gather(f, at).abs_() if magnitude else gather(f, at)
-        keep = ~torch.isnan(values)
-        if masks[n] is not None:
-            keep &= ~gather(masks[n], at)
-        parts[n] = values[keep]
-        draws_of[n] = at.numel()
-        drawn += at.numel()
+        draws_of[n] = max(1, round(draws * size / total))
+        drawn += draws_of[n]
+        parts[n] = native.sample(f, masks[n], draws_of[n], seed=_SEED + i, magnitude=magnitude)  # None: torch's draw
+        if parts[n] is None:
+            at = torch.randint(size, (draws_of[n],), generator=gen, device=device)
+            values = gather(f, at).abs_() if magnitude else gather(f, at)
+            keep = ~torch.isnan(values)
+            if masks[n] is not None:
+                keep &= ~gather(masks[n], at)
+            parts[n] = values[keep]
     sample = torch.cat(list(parts.values()))
     s = sample.numel()
     if s < 64:  # too few eligible entries drawn to bracket anything

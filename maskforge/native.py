@@ -7,8 +7,10 @@ numpy calls on a CPU:
   whose score reaches a bound, in increasing order, and their scores (what
   :func:`maskforge.index_selection._reaching_cpu` computes in five passes per cache-sized
   piece), in one branch-free pass with AVX-512, AVX2 or portable C;
+* :func:`sample` — the scores at random positions that bracket that bound, in one call;
 * :func:`mark` and :func:`clear_left` — the engine's writes at the changed entries: set the new
-  mask and the ever-active record at the grown entries while counting those set already, and
+  mask, the ever-active record and the float mask at the grown entries while counting those set
+  already, and
   zero the float mask, the weight and every optimizer state at the dropped entries that leave,
   one walk over each index instead of one ``index_fill_`` or ``index_select`` per tensor.
 
@@ -89,15 +91,32 @@ def reach(
         capacity = found  # the estimate was low: scan again with room for every hit
 
 
-def mark(flags: torch.Tensor, index: torch.Tensor) -> int | None:
-    """``flags[index] = True`` for the 1-D bool ``flags``; returns how many of those entries
-    were set already (an index listed twice counts once more), or ``None`` when the kernel does
-    not apply. Raises ``IndexError`` for an index out of range (nothing else is written then
-    for it; entries in range are set)."""
-    if not enabled() or not _is_cpu(flags, torch.bool) or not _is_cpu(index, torch.long):
+def sample(flat: torch.Tensor, excluded: torch.Tensor | None, draws: int, *, seed: int, magnitude: bool) -> torch.Tensor | None:
+    """Scores (``|flat|`` with ``magnitude``) at ``draws`` positions drawn uniformly with
+    replacement (a deterministic stream from ``seed``) among the entries of the 1-D ``flat``,
+    leaving out NaN and the entries set in ``excluded``; ``None`` when the kernel does not apply.
+    What a sampled bound is computed from: one call instead of a draw, two gathers, a NaN test and
+    a compaction per tensor."""
+    if not enabled() or not _is_cpu(flat, torch.float32) or (excluded is not None and not _flags_for(excluded, flat)):
         return None
-    already, bad = _native.mark(flags.data_ptr(), flags.numel(), index.data_ptr(), index.numel())
-    increment_version(flags)
+    out = torch.empty(draws, dtype=torch.float32)
+    found = _native.sample(flat.data_ptr(), flat.numel(), excluded.data_ptr() if excluded is not None else 0, draws,
+                           seed & (2**64 - 1), magnitude, out.data_ptr())
+    return out[:found]
+
+
+def mark(flags: torch.Tensor, index: torch.Tensor, ones: torch.Tensor | None = None) -> int | None:
+    """``flags[index] = True`` for the 1-D bool ``flags`` (and ``ones[index] = 1.0`` for a
+    float32 ``ones`` of the same size, e.g. a float mask); returns how many of those flags were
+    set already (an index listed twice counts once more), or ``None`` when the kernel does not
+    apply. Raises ``IndexError`` for an index out of range (skipped; the others are written)."""
+    if (not enabled() or not _is_cpu(flags, torch.bool) or not _is_cpu(index, torch.long)
+            or (ones is not None and not _is_cpu(ones, torch.float32, flags.numel()))):
+        return None
+    already, bad = _native.mark(flags.data_ptr(), flags.numel(), index.data_ptr(), index.numel(),
+                                ones.data_ptr() if ones is not None else 0)
+    for t in (flags,) if ones is None else (flags, ones):
+        increment_version(t)
     if bad:
         raise IndexError(f"{bad} indices out of range for {flags.numel()} entries")
     return already

@@ -27,6 +27,7 @@ from __future__ import annotations
 import numpy as np
 import torch
 
+from maskforge import native
 from maskforge.compaction import positions_where
 
 _FLOATS = (torch.float32, torch.float16, torch.bfloat16)
@@ -103,7 +104,11 @@ def best_by_order_bits(
     cut = m - k if largest else k - 1
     kth = np.partition(bits, cut)[cut]
     reach, beyond = (np.greater_equal, np.greater) if largest else (np.less_equal, np.less)
-    chosen = np.flatnonzero(reach(bits, kth))
+    # The entries that reach the k-th, in increasing order: by the compiled scan where it applies
+    # (a float compare with the k-th's value orders exactly as the bits do), else by numpy.
+    found = native.reach(values, None, float(_value_of(kth, non_negative)), largest=largest, magnitude=False,
+                         expected=k) if values.dtype == torch.float32 else None
+    chosen = found[0].numpy() if found is not None else np.flatnonzero(reach(bits, kth))
     if chosen.size == k:
         return torch.from_numpy(chosen)
     # The k-th value repeats across the cut: the lowest keys among its copies take the places left.
@@ -115,6 +120,12 @@ def best_by_order_bits(
         tied_keys = keys.detach().contiguous().numpy()[tied]
         tied = tied[tied_keys <= np.partition(tied_keys, need - 1)[need - 1]]
     return torch.from_numpy(np.sort(np.concatenate([better, tied])))
+
+
+def _value_of(bits: np.int32, non_negative: bool) -> np.float32:
+    """The float32 whose order bits (:func:`order_bits`) are ``bits``."""
+    raw = np.int32(bits if non_negative or bits >= 0 else bits ^ _LOW31)
+    return raw.view(np.float32)
 
 
 #: Inputs from this size on are checked for a frequent value before an int32 partition.

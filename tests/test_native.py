@@ -112,6 +112,8 @@ def test_inputs_the_kernels_do_not_take_fall_back_to_the_pure_path():
     assert native.reach(x, torch.zeros(64, dtype=torch.uint8), 0.0, largest=True, magnitude=True) is None
     flags, index = torch.zeros(64, dtype=torch.bool), torch.tensor([1, 2])
     assert native.mark(flags, index.int()) is None and native.mark(flags.byte(), index) is None
+    assert native.mark(flags, index, ones=x.double()) is None and native.mark(flags, index, ones=x[:32]) is None
+    assert native.sample(x.double(), None, 10, seed=0, magnitude=True) is None
     assert native.clear_left(flags, index, [x.double()]) is None
     assert native.clear_left(flags, index, [x[:32]]) is None
     assert native.clear_left(flags, index, [x] * 17) is None
@@ -137,9 +139,12 @@ def test_mark_sets_the_flags_and_counts_those_set_already(n, m, seed, share):
     for i in index.tolist():
         already += int(seen[i])
         seen[i] = True
-    version = flags._version
-    assert native.mark(flags, index) == already
-    assert torch.equal(flags, want_flags) and flags._version > version
+    ones = torch.rand(n, generator=gen)
+    want_ones = ones.clone().index_fill_(0, index, 1.0)
+    versions = flags._version, ones._version
+    assert native.mark(flags, index, ones=ones) == already
+    assert torch.equal(flags, want_flags) and torch.equal(ones, want_ones)
+    assert flags._version > versions[0] and ones._version > versions[1]
 
 
 @built
@@ -155,6 +160,28 @@ def test_clear_left_zeroes_every_target_at_the_drops_not_active_after(n, m, seed
     assert native.clear_left(after, drops, tensors) == left.numel()
     for t, w, v in zip(tensors, want, versions):
         assert torch.equal(t, w) and t._version > v
+
+
+@built
+@given(n=st.integers(1, 400), seed=seeds, exclude=st.sampled_from([None, 0.0, 0.5, 1.0]), magnitude=st.booleans())
+def test_the_sample_draws_only_eligible_scores_and_repeats_for_a_seed(n, seed, exclude, magnitude):
+    x = scores(n, seed)
+    excluded = None if exclude is None else torch.rand(n, generator=torch.Generator().manual_seed(seed + 1)) < exclude
+    got = native.sample(x, excluded, 2000, seed=seed, magnitude=magnitude)
+    assert torch.equal(got, native.sample(x, excluded, 2000, seed=seed, magnitude=magnitude))
+    eligible = ~torch.isnan(x) if excluded is None else ~torch.isnan(x) & ~excluded
+    pool = (x.abs() if magnitude else x)[eligible]
+    assert not torch.isnan(got).any() and torch.isin(got, pool).all()
+    assert got.numel() <= 2000 and (got.numel() > 0) == bool(eligible.any())
+    if bool(eligible.all()):
+        assert got.numel() == 2000
+
+
+@built
+def test_the_sample_is_uniform_over_positions():
+    x = torch.arange(10, dtype=torch.float32)
+    counts = torch.bincount(native.sample(x, None, 100_000, seed=3, magnitude=False).long(), minlength=10)
+    assert counts.min() > 9_500 and counts.max() < 10_500  # 10,000 expected each (sd ~95)
 
 
 @built

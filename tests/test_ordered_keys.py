@@ -20,6 +20,9 @@ from maskforge.ordered_keys import (
 from maskforge.testing.strategies import seeds
 from tests.test_selection_fast_path import scores_with_ties
 
+# every test here runs with the compiled kernels and again on the pure torch + numpy path
+pytestmark = pytest.mark.usefixtures("both_paths")
+
 
 def sort_reference(values: torch.Tensor, keys: torch.Tensor, k: int, largest: bool) -> torch.Tensor:
     """Positions of the k best by value (``==`` ties, so -0.0 ties +0.0), then by lower key."""

@@ -13,9 +13,9 @@
 
 #include "kernels.h"
 
-/* flags[index[k]] = 1 for every k; returns how many were set already (an entry listed twice
- * counts once more). */
-int64_t mark_flags(uint8_t *flags, int64_t n, const int64_t *index, int64_t m, int64_t *out_of_range) {
+/* flags[index[k]] = 1 (and ones[index[k]] = 1.0 when ones is not NULL) for every k; returns how
+ * many flags were set already (an entry listed twice counts once more). */
+int64_t mark_flags(uint8_t *flags, int64_t n, const int64_t *index, int64_t m, float *ones, int64_t *out_of_range) {
     int64_t already = 0, bad = 0;
     for (int64_t k = 0; k < m; k++) {
         uint64_t i = (uint64_t)index[k];
@@ -25,6 +25,7 @@ int64_t mark_flags(uint8_t *flags, int64_t n, const int64_t *index, int64_t m, i
         }
         already += flags[i] != 0;
         flags[i] = 1;
+        if (ones) ones[i] = 1.0f;
     }
     *out_of_range = bad;
     return already;

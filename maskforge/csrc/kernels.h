@@ -15,8 +15,13 @@ typedef int64_t (*reach_kernel)(const float *x, int64_t n, const uint8_t *excl, 
 /* Fills names/kernels with the scan kernels this CPU runs, the fastest first; returns how many. */
 int reach_kernels(const char **names, reach_kernel *kernels, int room);
 
+/* Scores at `draws` positions drawn uniformly (with replacement, from `seed`) among the n at x,
+ * leaving out NaN and excluded entries; writes them to out (room for `draws`), returns how many. */
+int64_t sample_scores(const float *x, int64_t n, const uint8_t *excl, int64_t draws, uint64_t seed, int magnitude,
+                      float *out);
+
 /* apply.c: the engine's writes at the changed entries of one tensor (see there). */
-int64_t mark_flags(uint8_t *flags, int64_t n, const int64_t *index, int64_t m, int64_t *out_of_range);
+int64_t mark_flags(uint8_t *flags, int64_t n, const int64_t *index, int64_t m, float *ones, int64_t *out_of_range);
 int64_t clear_left(const uint8_t *after, int64_t n, const int64_t *drops, int64_t m, float *const *targets,
                    int n_targets, int64_t *out_of_range);
 

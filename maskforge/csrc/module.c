@@ -43,19 +43,39 @@ static PyObject *py_reach(PyObject *Py_UNUSED(self), PyObject *args) {
     return PyLong_FromLongLong(found);
 }
 
+PyDoc_STRVAR(sample_doc,
+"sample(x, n, excluded, draws, seed, magnitude, out) -> int\n\n"
+"Draw `draws` positions uniformly (with replacement; a splitmix64 stream from seed) among the n\n"
+"float32 at address x; write to out (room for `draws` float32) the scores (|x| with magnitude)\n"
+"of those not NaN and not excluded (bool flags at address excluded, 0 for none); return how many.");
+
+static PyObject *py_sample(PyObject *Py_UNUSED(self), PyObject *args) {
+    unsigned long long x, excl, seed, out;
+    Py_ssize_t n, draws;
+    int magnitude;
+    if (!PyArg_ParseTuple(args, "KnKnKpK", &x, &n, &excl, &draws, &seed, &magnitude, &out)) return NULL;
+    if (n < 0 || draws < 0) return PyErr_Format(PyExc_ValueError, "sizes must be non-negative");
+    int64_t found;
+    Py_BEGIN_ALLOW_THREADS
+    found = sample_scores(ADDRESS(x), n, ADDRESS(excl), draws, seed, magnitude, ADDRESS(out));
+    Py_END_ALLOW_THREADS
+    return PyLong_FromLongLong(found);
+}
+
 PyDoc_STRVAR(mark_doc,
-"mark(flags, n, index, m) -> (already, out_of_range)\n\n"
-"Set the bool flags (n of them, at address flags) at the m int64 indices at address index;\n"
-"return how many were set already and how many indices were out of range (skipped).");
+"mark(flags, n, index, m, ones) -> (already, out_of_range)\n\n"
+"Set the bool flags (n of them, at address flags) at the m int64 indices at address index, and\n"
+"write 1.0 there in the n float32 at address ones (0: none); return how many flags were set\n"
+"already and how many indices were out of range (skipped).");
 
 static PyObject *py_mark(PyObject *Py_UNUSED(self), PyObject *args) {
-    unsigned long long flags, index;
+    unsigned long long flags, index, ones;
     Py_ssize_t n, m;
-    if (!PyArg_ParseTuple(args, "KnKn", &flags, &n, &index, &m)) return NULL;
+    if (!PyArg_ParseTuple(args, "KnKnK", &flags, &n, &index, &m, &ones)) return NULL;
     if (n < 0 || m < 0) return PyErr_Format(PyExc_ValueError, "sizes must be non-negative");
     int64_t already, bad;
     Py_BEGIN_ALLOW_THREADS
-    already = mark_flags(ADDRESS(flags), n, ADDRESS(index), m, &bad);
+    already = mark_flags(ADDRESS(flags), n, ADDRESS(index), m, ADDRESS(ones), &bad);
     Py_END_ALLOW_THREADS
     return Py_BuildValue("LL", (long long)already, (long long)bad);
 }
@@ -112,6 +132,7 @@ static PyObject *py_kernels(PyObject *Py_UNUSED(self), PyObject *Py_UNUSED(unuse
 
 static PyMethodDef methods[] = {
     {"reach", py_reach, METH_VARARGS, reach_doc},
+    {"sample", py_sample, METH_VARARGS, sample_doc},
     {"mark", py_mark, METH_VARARGS, mark_doc},
     {"clear_left", py_clear_left, METH_VARARGS, clear_doc},
     {"kernels", py_kernels, METH_NOARGS, "Names of the scan kernels this CPU runs, the fastest first."},

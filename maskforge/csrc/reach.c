@@ -125,6 +125,33 @@ static int64_t reach_avx2(const float *x, int64_t n, const uint8_t *excl, float 
 
 #endif /* MASKFORGE_X86 */
 
+/* splitmix64: a small, well-mixed generator for the sample's positions. */
+static uint64_t next_random(uint64_t *state) {
+    uint64_t z = (*state += 0x9E3779B97F4A7C15ULL);
+    z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ULL;
+    z = (z ^ (z >> 27)) * 0x94D049BB133111EBULL;
+    return z ^ (z >> 31);
+}
+
+int64_t sample_scores(const float *x, int64_t n, const uint8_t *excl, int64_t draws, uint64_t seed, int magnitude,
+                      float *out) {
+    uint64_t state = seed;
+    int64_t found = 0;
+    if (n <= 0) return 0;
+    for (int64_t k = 0; k < draws; k++) {
+        /* a position in [0, n): the high half of a 64 x 64-bit product (Lemire's reduction) */
+#ifdef __SIZEOF_INT128__
+        uint64_t at = (uint64_t)(((unsigned __int128)next_random(&state) * (uint64_t)n) >> 64);
+#else
+        uint64_t at = next_random(&state) % (uint64_t)n;
+#endif
+        float v = magnitude ? fabsf(x[at]) : x[at];
+        if (v != v || (excl && excl[at])) continue; /* NaN, or excluded */
+        out[found++] = v;
+    }
+    return found;
+}
+
 int reach_kernels(const char **names, reach_kernel *kernels, int room) {
     int k = 0;
 #ifdef MASKFORGE_X86
