@@ -293,7 +293,7 @@ class SparseEngine:
         else:
             after = {n: before[n].clone().index_fill_(0, drops[n], False) for n in names}
         # The new mask's index, from `after` before the grown entries are set in it.
-        index = self._updated_index(old, after, grows, positions)
+        index, walked = self._updated_index(old, after, grows, positions)
         # Set the grown entries, counting those set already (the compiled kernel: one walk over
         # each index, checking as it writes); else read them first, then write.
         clashes = {n: native.mark(after[n], grows[n]) for n in names}
@@ -326,9 +326,9 @@ class SparseEngine:
         old_nnz = old.nnz()
         if self.check_invariants:  # a repeated index would make the counts above overstate the change
             for n in names:
-                if _increasing(positions[n] if positions is not None else drops[n]) and (
+                if (n in walked or _increasing(positions[n] if positions is not None else drops[n])) and (
                         clashes[n] is not None or _increasing(grows[n])):
-                    continue  # listed in increasing order (the built-in pruners do), or counted by the kernel
+                    continue  # listed in increasing order (the built-in pruners do), or counted by the kernels
                 expected, actual = old_nnz[n] - dropped[n] + grown[n], int(torch.count_nonzero(after[n]))
                 if actual != expected:
                     by, which = (drop_by, "drop") if actual > expected else (grow_by, "grow")
@@ -377,20 +377,24 @@ class SparseEngine:
         )
 
     @staticmethod
-    def _updated_index(old: Mask, kept: dict, grows: dict, positions: dict | None) -> dict:
-        """The active indices of the new mask, for the tensors whose old ones were known.
+    def _updated_index(old: Mask, kept: dict, grows: dict, positions: dict | None) -> tuple[dict, set]:
+        """The active indices of the new mask, for the tensors whose old ones were known, and the
+        names whose drop positions the compiled kernel found strictly increasing (each once).
 
         With the drop's positions in the old index and as many grown as dropped, the grown
         indices simply take the dropped ones' places; otherwise the survivors are looked up in
         ``kept`` (the old mask after the drop) and the grown ones appended.
         """
-        index = {}
+        index, walked = {}, set()
         for n, old_index in old._index.items():
             if positions is not None and positions[n].numel() == grows[n].numel():
-                index[n] = old_index.clone().index_copy_(0, positions[n], grows[n])
+                replaced = native.replace_at(old_index, positions[n], grows[n])  # None: not increasing, or no kernel
+                if replaced is not None:
+                    walked.add(n)
+                index[n] = replaced if replaced is not None else old_index.clone().index_copy_(0, positions[n], grows[n])
             else:
                 index[n] = torch.cat([old_index[gather(kept[n], old_index)], grows[n]])
-        return index
+        return index, walked
 
     @staticmethod
     def _left(after: dict, drops: dict) -> dict:

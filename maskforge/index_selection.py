@@ -226,9 +226,14 @@ def select_positions_at(
     (what :meth:`Mask.from_positions <maskforge.mask.Mask.from_positions>` takes)."""
     names = list(sources)
     if isinstance(count, Mapping):
-        return {n: _best_positions(_values(sources[n], index[n], magnitude), index[n], int(count[n]), largest=largest,
-                                   non_negative=magnitude, keys_below=sources[n].numel())
-                for n in names}
+        chosen = {}
+        for n in names:
+            # |w| at the active entries and whether one is NaN, in one walk (the compiled kernel)
+            compiled = native.gather_magnitudes(_flat(sources[n]), index[n]) if magnitude else None
+            values, nan = compiled if compiled is not None else (_values(sources[n], index[n], magnitude), None)
+            chosen[n] = _best_positions(values, index[n], int(count[n]), largest=largest, non_negative=magnitude,
+                                        keys_below=sources[n].numel(), no_nan=nan is False)
+        return chosen
     values = torch.cat([_values(sources[n], index[n], magnitude) for n in names])
     parts, offset = [], 0
     for n in names:

@@ -8,11 +8,14 @@ numpy calls on a CPU:
   :func:`maskforge.index_selection._reaching_cpu` computes in five passes per cache-sized
   piece), in one branch-free pass with AVX-512, AVX2 or portable C;
 * :func:`sample` — the scores at random positions that bracket that bound, in one call;
+* :func:`gather_magnitudes` — the pruner's ``|w|`` at the active entries, with the NaN check;
 * :func:`mark` and :func:`clear_left` — the engine's writes at the changed entries: set the new
   mask, the ever-active record and the float mask at the grown entries while counting those set
   already, and
   zero the float mask, the weight and every optimizer state at the dropped entries that leave,
-  one walk over each index instead of one ``index_fill_`` or ``index_select`` per tensor.
+  one walk over each index instead of one ``index_fill_`` or ``index_select`` per tensor;
+* :func:`replace_at` — the mask's new active index (the grown entries in the dropped ones'
+  places) in one forward walk that also checks that the drop's positions are increasing.
 
 Each function returns ``None`` when it does not apply, and the caller then takes the pure path,
 which computes the same results (the tests compare both):
@@ -91,6 +94,19 @@ def reach(
         capacity = found  # the estimate was low: scan again with room for every hit
 
 
+def gather_magnitudes(flat: torch.Tensor, index: torch.Tensor) -> tuple[torch.Tensor, bool] | None:
+    """``|flat[index]|`` for the 1-D float32 ``flat`` and int64 ``index``, and whether any of
+    them is NaN, in one walk; ``None`` when the kernel does not apply. Raises ``IndexError`` for
+    an index out of range."""
+    if not enabled() or not _is_cpu(flat, torch.float32) or not _is_cpu(index, torch.long):
+        return None
+    out = torch.empty(index.numel(), dtype=torch.float32)
+    nan, bad = _native.gather_magnitudes(flat.data_ptr(), flat.numel(), index.data_ptr(), index.numel(), out.data_ptr())
+    if bad:
+        raise IndexError(f"{bad} indices out of range for {flat.numel()} entries")
+    return out, nan > 0
+
+
 def sample(flat: torch.Tensor, excluded: torch.Tensor | None, draws: int, *, seed: int, magnitude: bool) -> torch.Tensor | None:
     """Scores (``|flat|`` with ``magnitude``) at ``draws`` positions drawn uniformly with
     replacement (a deterministic stream from ``seed``) among the entries of the 1-D ``flat``,
@@ -140,6 +156,19 @@ def clear_left(after: torch.Tensor, drops: torch.Tensor, targets: Sequence[torch
     if bad:
         raise IndexError(f"{bad} indices out of range for {after.numel()} entries")
     return left
+
+
+def replace_at(old: torch.Tensor, positions: torch.Tensor, values: torch.Tensor) -> torch.Tensor | None:
+    """A copy of the 1-D int64 ``old`` with ``values[k]`` at ``positions[k]``, in one forward
+    walk; ``None`` when the kernel does not apply or the positions are not strictly increasing
+    and in range (so a ``None`` also means: check them another way)."""
+    if (not enabled() or not all(_is_cpu(t, torch.long) for t in (old, positions, values))
+            or positions.numel() != values.numel()):
+        return None
+    out = torch.empty_like(old)
+    written = _native.replace_at(old.data_ptr(), old.numel(), positions.data_ptr(), values.data_ptr(), positions.numel(),
+                                 out.data_ptr())
+    return out if written >= 0 else None
 
 
 def _is_cpu(t: torch.Tensor, dtype: torch.dtype, numel: int | None = None) -> bool:

@@ -114,6 +114,8 @@ def test_inputs_the_kernels_do_not_take_fall_back_to_the_pure_path():
     assert native.mark(flags, index.int()) is None and native.mark(flags.byte(), index) is None
     assert native.mark(flags, index, ones=x.double()) is None and native.mark(flags, index, ones=x[:32]) is None
     assert native.sample(x.double(), None, 10, seed=0, magnitude=True) is None
+    assert native.gather_magnitudes(x.double(), index) is None and native.gather_magnitudes(x, index.int()) is None
+    assert native.replace_at(index, index, index[:1]) is None  # sizes differ
     assert native.clear_left(flags, index, [x.double()]) is None
     assert native.clear_left(flags, index, [x[:32]]) is None
     assert native.clear_left(flags, index, [x] * 17) is None
@@ -185,11 +187,38 @@ def test_the_sample_is_uniform_over_positions():
 
 
 @built
+@given(n=st.integers(1, 500), m=st.integers(0, 300), seed=seeds)
+def test_gather_magnitudes_equals_index_select_and_reports_nan(n, m, seed):
+    x = scores(n, seed)
+    index = torch.randint(n, (m,), generator=torch.Generator().manual_seed(seed))
+    values, nan = native.gather_magnitudes(x, index)
+    want = x[index].abs()
+    assert torch.equal(values.view(torch.int32), want.view(torch.int32)) and nan == bool(torch.isnan(want).any())
+
+
+@built
+@given(n=st.integers(0, 400), seed=seeds, share=st.floats(0.0, 1.0))
+def test_replace_at_writes_the_values_at_increasing_positions_and_refuses_others(n, seed, share):
+    gen = torch.Generator().manual_seed(seed)
+    old = torch.randint(1 << 40, (n,), generator=gen)
+    positions = (torch.rand(n, generator=gen) < share).nonzero().squeeze(1)
+    values = torch.randint(1 << 40, (positions.numel(),), generator=gen)
+    assert torch.equal(native.replace_at(old, positions, values), old.clone().index_copy_(0, positions, values))
+    if positions.numel() >= 2:
+        assert native.replace_at(old, positions.flip(0), values) is None  # decreasing
+        assert native.replace_at(old, torch.cat([positions[:1], positions[:-1]]), values) is None  # repeated
+    assert native.replace_at(old, torch.tensor([n]), torch.tensor([0])) is None  # out of range
+    assert native.replace_at(old, torch.tensor([-1]), torch.tensor([0])) is None
+
+
+@built
 def test_an_index_out_of_range_is_reported_and_never_written():
     flags = torch.zeros(10, dtype=torch.bool)
     with pytest.raises(IndexError, match="1 indices out of range for 10 entries"):
         native.mark(flags, torch.tensor([3, 10]))
     assert flags.nonzero().squeeze(1).tolist() == [3]
+    with pytest.raises(IndexError, match="1 indices out of range for 10 entries"):
+        native.gather_magnitudes(torch.ones(10), torch.tensor([0, 10]))
     target = torch.ones(10)
     with pytest.raises(IndexError, match="2 indices out of range"):
         native.clear_left(torch.zeros(10, dtype=torch.bool), torch.tensor([-1, 2, 99]), [target])

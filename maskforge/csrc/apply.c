@@ -10,6 +10,7 @@
  * index cannot write outside a tensor. The Python wrapper is maskforge/native.py.
  */
 #include <stdint.h>
+#include <string.h>
 
 #include "kernels.h"
 
@@ -18,6 +19,13 @@
 int64_t mark_flags(uint8_t *flags, int64_t n, const int64_t *index, int64_t m, float *ones, int64_t *out_of_range) {
     int64_t already = 0, bad = 0;
     for (int64_t k = 0; k < m; k++) {
+        if (k + PREFETCH_AHEAD < m) {
+            uint64_t ahead = (uint64_t)index[k + PREFETCH_AHEAD];
+            if (ahead < (uint64_t)n) {
+                PREFETCH_WRITE(flags + ahead);
+                if (ones) PREFETCH_WRITE(ones + ahead);
+            }
+        }
         uint64_t i = (uint64_t)index[k];
         if (i >= (uint64_t)n) {
             bad++;
@@ -37,6 +45,13 @@ int64_t clear_left(const uint8_t *after, int64_t n, const int64_t *drops, int64_
                    int n_targets, int64_t *out_of_range) {
     int64_t left = 0, bad = 0;
     for (int64_t k = 0; k < m; k++) {
+        if (k + PREFETCH_AHEAD < m) {
+            uint64_t ahead = (uint64_t)drops[k + PREFETCH_AHEAD];
+            if (ahead < (uint64_t)n) {
+                PREFETCH_READ(after + ahead);
+                for (int t = 0; t < n_targets; t++) PREFETCH_WRITE(targets[t] + ahead);
+            }
+        }
         uint64_t i = (uint64_t)drops[k];
         if (i >= (uint64_t)n) {
             bad++;
@@ -48,4 +63,21 @@ int64_t clear_left(const uint8_t *after, int64_t n, const int64_t *drops, int64_
     }
     *out_of_range = bad;
     return left;
+}
+
+/* out = old with out[positions[k]] = values[k]: the mask's new active index, the grown entries in
+ * the dropped ones' places. positions must be strictly increasing and below n (returns -1, and
+ * out is incomplete, when they are not: the caller takes another path). One copy, then one
+ * forward walk. */
+int64_t replace_at(const int64_t *old, int64_t n, const int64_t *positions, const int64_t *values, int64_t m,
+                   int64_t *out) {
+    memcpy(out, old, (size_t)n * sizeof(int64_t));
+    int64_t next = 0; /* the lowest position allowed next */
+    for (int64_t k = 0; k < m; k++) {
+        int64_t at = positions[k];
+        if (at < next || at >= n) return -1; /* not increasing, repeated or out of range */
+        out[at] = values[k];
+        next = at + 1;
+    }
+    return n;
 }

@@ -43,6 +43,41 @@ static PyObject *py_reach(PyObject *Py_UNUSED(self), PyObject *args) {
     return PyLong_FromLongLong(found);
 }
 
+PyDoc_STRVAR(gather_doc,
+"gather_magnitudes(x, n, index, m, out) -> (nan, out_of_range)\n\n"
+"Write |x[index[k]]| for the m int64 indices at address index into the m float32 at address\n"
+"out (x: n float32); return how many are NaN and how many indices were out of range (0 written).");
+
+static PyObject *py_gather_magnitudes(PyObject *Py_UNUSED(self), PyObject *args) {
+    unsigned long long x, index, out;
+    Py_ssize_t n, m;
+    if (!PyArg_ParseTuple(args, "KnKnK", &x, &n, &index, &m, &out)) return NULL;
+    if (n < 0 || m < 0) return PyErr_Format(PyExc_ValueError, "sizes must be non-negative");
+    int64_t nan, bad;
+    Py_BEGIN_ALLOW_THREADS
+    nan = gather_magnitudes(ADDRESS(x), n, ADDRESS(index), m, ADDRESS(out), &bad);
+    Py_END_ALLOW_THREADS
+    return Py_BuildValue("LL", (long long)nan, (long long)bad);
+}
+
+PyDoc_STRVAR(replace_doc,
+"replace_at(old, n, positions, values, m, out) -> int\n\n"
+"Copy the n int64 at address old to out, with values[k] at positions[k] for the m strictly\n"
+"increasing positions; return n, or -1 (out incomplete) when the positions are not strictly\n"
+"increasing or not below n.");
+
+static PyObject *py_replace_at(PyObject *Py_UNUSED(self), PyObject *args) {
+    unsigned long long old, positions, values, out;
+    Py_ssize_t n, m;
+    if (!PyArg_ParseTuple(args, "KnKKnK", &old, &n, &positions, &values, &m, &out)) return NULL;
+    if (n < 0 || m < 0) return PyErr_Format(PyExc_ValueError, "sizes must be non-negative");
+    int64_t written;
+    Py_BEGIN_ALLOW_THREADS
+    written = replace_at(ADDRESS(old), n, ADDRESS(positions), ADDRESS(values), m, ADDRESS(out));
+    Py_END_ALLOW_THREADS
+    return PyLong_FromLongLong(written);
+}
+
 PyDoc_STRVAR(sample_doc,
 "sample(x, n, excluded, draws, seed, magnitude, out) -> int\n\n"
 "Draw `draws` positions uniformly (with replacement; a splitmix64 stream from seed) among the n\n"
@@ -132,6 +167,8 @@ static PyObject *py_kernels(PyObject *Py_UNUSED(self), PyObject *Py_UNUSED(unuse
 
 static PyMethodDef methods[] = {
     {"reach", py_reach, METH_VARARGS, reach_doc},
+    {"gather_magnitudes", py_gather_magnitudes, METH_VARARGS, gather_doc},
+    {"replace_at", py_replace_at, METH_VARARGS, replace_doc},
     {"sample", py_sample, METH_VARARGS, sample_doc},
     {"mark", py_mark, METH_VARARGS, mark_doc},
     {"clear_left", py_clear_left, METH_VARARGS, clear_doc},

@@ -125,6 +125,24 @@ static int64_t reach_avx2(const float *x, int64_t n, const uint8_t *excl, float 
 
 #endif /* MASKFORGE_X86 */
 
+int64_t gather_magnitudes(const float *x, int64_t n, const int64_t *index, int64_t m, float *out, int64_t *out_of_range) {
+    int64_t nan = 0, bad = 0;
+    for (int64_t k = 0; k < m; k++) {
+        if (k + PREFETCH_AHEAD < m && (uint64_t)index[k + PREFETCH_AHEAD] < (uint64_t)n) PREFETCH_READ(x + index[k + PREFETCH_AHEAD]);
+        uint64_t i = (uint64_t)index[k];
+        if (i >= (uint64_t)n) {
+            bad++;
+            out[k] = 0.0f;
+            continue;
+        }
+        float v = fabsf(x[i]);
+        out[k] = v;
+        nan += v != v;
+    }
+    *out_of_range = bad;
+    return nan;
+}
+
 /* splitmix64: a small, well-mixed generator for the sample's positions. */
 static uint64_t next_random(uint64_t *state) {
     uint64_t z = (*state += 0x9E3779B97F4A7C15ULL);
