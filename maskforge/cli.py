@@ -19,6 +19,7 @@ from pathlib import Path
 from rich.console import Console
 from rich.table import Table
 
+from maskforge import native
 from maskforge.errors import MaskforgeError
 from maskforge.plugin_manager import Plugins, load_plugins, set_plugins
 
@@ -90,6 +91,16 @@ def _cache_dir() -> Path:
     return Path.home() / ".cache" / "maskforge" / "reference"
 
 
+def native_summary() -> str:
+    """Which compiled kernels mask updates use (``maskforge plugins`` prints it)."""
+    available = native.kernels()
+    if not available:
+        return "not built (no C compiler at install time): the pure torch + numpy path is used"
+    if not native.enabled():
+        return f"turned off by MASKFORGE_NATIVE=0 (built: {', '.join(available)})"
+    return f"{available[0]} (this CPU runs: {', '.join(available)})"
+
+
 def plugins_table(plugins: Plugins) -> Table:
     """The rich table ``maskforge plugins`` prints."""
     table = Table(title="maskforge plugins", show_lines=True)
@@ -154,6 +165,7 @@ def main(argv: list[str] | None = None) -> int:
                           f"state dict's {info['dense_bytes']:,} bytes) at density {info['density']:.4f}", soft_wrap=True)
         elif args.command == "plugins":
             console.print(plugins_table(plugins))
+            console.print(f"compiled kernels (maskforge._native): {native_summary()}")
         elif args.command == "quickstart":
             from maskforge.quickstart import QuickstartConfig, run_quickstart
 

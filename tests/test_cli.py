@@ -19,6 +19,21 @@ def test_plugins_lists_builtin_plugins_versions_hooks_and_names(capsys):
         assert text in out, text
 
 
+def test_plugins_says_which_compiled_kernels_mask_updates_use(capsys, monkeypatch):
+    from maskforge import native
+
+    assert main(["plugins"]) == 0
+    line = capsys.readouterr().out.split("compiled kernels (maskforge._native): ")[1]
+    assert line.startswith(native.kernels()[0] if native.kernels() else "not built")
+    monkeypatch.setenv("MASKFORGE_NATIVE", "0")
+    assert main(["plugins"]) == 0
+    out = capsys.readouterr().out
+    assert ("turned off by MASKFORGE_NATIVE=0" if native.kernels() else "not built") in out
+    monkeypatch.setattr(native, "_native", None)
+    assert main(["plugins"]) == 0
+    assert "not built (no C compiler at install time)" in capsys.readouterr().out
+
+
 def test_blocked_plugin_shows_as_blocked(capsys):
     assert main(["--block-plugin", "console", "plugins"]) == 0
     assert "blocked" in capsys.readouterr().out
