@@ -225,22 +225,27 @@ def select_positions_at(
     """:func:`select_at`, answered with *positions* into ``index[name]`` instead of flat indices
     (what :meth:`Mask.from_positions <maskforge.mask.Mask.from_positions>` takes)."""
     names = list(sources)
+    read = {n: _values_at(sources[n], index[n], magnitude) for n in names}
     if isinstance(count, Mapping):
-        chosen = {}
-        for n in names:
-            # |w| at the active entries and whether one is NaN, in one walk (the compiled kernel)
-            compiled = native.gather_magnitudes(_flat(sources[n]), index[n]) if magnitude else None
-            values, nan = compiled if compiled is not None else (_values(sources[n], index[n], magnitude), None)
-            chosen[n] = _best_positions(values, index[n], int(count[n]), largest=largest, non_negative=magnitude,
-                                        keys_below=sources[n].numel(), no_nan=nan is False)
-        return chosen
-    values = torch.cat([_values(sources[n], index[n], magnitude) for n in names])
+        return {n: _best_positions(read[n][0], index[n], int(count[n]), largest=largest, non_negative=magnitude,
+                                   keys_below=sources[n].numel(), no_nan=read[n][1] is False)
+                for n in names}
+    values = torch.cat([read[n][0] for n in names])
     parts, offset = [], 0
     for n in names:
         parts.append(index[n] + offset)
         offset += sources[n].numel()
-    chosen = _best_positions(values, torch.cat(parts), int(count), largest=largest, non_negative=magnitude, keys_below=offset)
+    no_nan = all(read[n][1] is False for n in names)
+    chosen = _best_positions(values, torch.cat(parts), int(count), largest=largest, non_negative=magnitude, keys_below=offset,
+                             no_nan=no_nan)
     return _split_positions(chosen, names, [index[n].numel() for n in names])
+
+
+def _values_at(source: torch.Tensor, index: torch.Tensor, magnitude: bool) -> tuple[torch.Tensor, bool | None]:
+    """The scores at ``index`` and whether one is NaN (``None``: not known). Magnitudes come from
+    the compiled kernel where it applies (gather, ``abs`` and the NaN check in one walk)."""
+    compiled = native.gather_magnitudes(_flat(source), index) if magnitude else None
+    return compiled if compiled is not None else (_values(source, index, magnitude), None)
 
 
 def _split_positions(positions: torch.Tensor, names: Sequence[str], sizes: Sequence[int]) -> dict[str, torch.Tensor]:
