@@ -22,6 +22,7 @@ def test_plugins_lists_builtin_plugins_versions_hooks_and_names(capsys):
 def test_plugins_says_which_compiled_kernels_mask_updates_use(capsys, monkeypatch):
     from maskforge import native
 
+    monkeypatch.delenv("MASKFORGE_NATIVE", raising=False)
     assert main(["plugins"]) == 0
     line = capsys.readouterr().out.split("compiled kernels (maskforge._native): ")[1]
     assert line.startswith(native.kernels()[0] if native.kernels() else "not built")

@@ -24,6 +24,12 @@ from maskforge.testing import ShapeModel, random_mask, shape_maps
 from maskforge.testing.strategies import seeds
 
 built = pytest.mark.skipif(not native.kernels(), reason="maskforge._native was not built")
+
+
+@pytest.fixture(autouse=True)
+def _kernels_on(monkeypatch):
+    """The kernels are under test here, even in a run with MASKFORGE_NATIVE=0 (tox -e pure)."""
+    monkeypatch.setenv("MASKFORGE_NATIVE", "1")
 SPECIAL = torch.tensor([float("nan"), 0.0, -0.0, float("inf"), -float("inf"), 1.0, -1.0, 0.5, -0.5])
 
 
