@@ -15,8 +15,10 @@ chosen, exactly ``k`` chosen — but return the chosen positions instead of full
 
 Both can read ``|x|`` from a signed tensor ``x`` (``magnitude=True``) without materialising it.
 :func:`select_positions_at` answers with positions in the given index instead (for
-:meth:`Mask.from_positions <maskforge.mask.Mask.from_positions>`). Every compaction (``nonzero``)
-goes through :func:`maskforge.compaction.positions_where`.
+:meth:`Mask.from_positions <maskforge.mask.Mask.from_positions>`). On a CPU the pass, its
+sample, the reads of ``|x|`` at given indices and the final compaction run as compiled kernels
+where :mod:`maskforge.native` applies (same answers; else torch and numpy). Every other
+compaction (``nonzero``) goes through :func:`maskforge.compaction.positions_where`.
 The exact core ranks order-preserving integers (:mod:`maskforge.ordered_keys`): on a CPU the
 scores' int32 order bits, ties resolved by key where they straddle the cut, else packed (score,
 key) int64 keys; inputs of up to ``DIRECT`` entries in one partition; larger ones are first
