@@ -391,11 +391,21 @@ class DropsRepeated:
         return Mask.from_positions(ctx.mask, positions, assume_unique=True)
 
 
-def test_a_repeated_drop_listed_out_of_order_is_caught():
+class DropsRepeatedInOrder:
+    """A broken pruner: lists one active entry twice, in non-decreasing order (vouching for uniqueness)."""
+
+    def drop(self, ctx, count):
+        positions = {n: torch.arange(count[n]).clamp(max=max(0, count[n] - 2)) for n in ctx.mask}  # ..., k-2, k-2
+        return Mask.from_positions(ctx.mask, positions, assume_unique=True)
+
+
+@pytest.mark.parametrize("pruner", [DropsRepeated(), DropsRepeatedInOrder()], ids=["out of order", "in order"])
+def test_a_repeated_drop_is_caught(pruner):
     engine = _engine()
     before = engine.mask.clone()
-    with pytest.raises(InvariantViolation, match="DropsRepeated.*repeats entries"):
-        prune_and_grow(engine, DropsRepeated(), random_grower(), 0.1, generator=torch.Generator().manual_seed(0))
+    name = type(pruner).__name__
+    with pytest.raises(InvariantViolation, match=f"{name}.*repeats entries"):
+        prune_and_grow(engine, pruner, random_grower(), 0.1, generator=torch.Generator().manual_seed(0))
     assert engine.mask == before
 
 
