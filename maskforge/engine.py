@@ -424,7 +424,7 @@ class SparseEngine:
             return 0
         ever = self.ever_active[name]
         grow = grow.to(ever.device)
-        already = native.mark(ever.view(-1), grow, ones=fmask.view(-1)) if ever.is_contiguous() else None
+        already = native.mark(ever.view(-1), grow, ones=fmask.view(-1))  # a Mask's tensors are contiguous
         if already is None:
             fmask.view(-1).index_fill_(0, grow, 1.0)
             already = int(torch.count_nonzero(gather(ever.reshape(-1), grow)))

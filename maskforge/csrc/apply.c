@@ -19,12 +19,10 @@
 int64_t mark_flags(uint8_t *flags, int64_t n, const int64_t *index, int64_t m, float *ones, int64_t *out_of_range) {
     int64_t already = 0, bad = 0;
     for (int64_t k = 0; k < m; k++) {
-        if (k + PREFETCH_AHEAD < m) {
-            uint64_t ahead = (uint64_t)index[k + PREFETCH_AHEAD];
-            if (ahead < (uint64_t)n) {
-                PREFETCH_WRITE(flags + ahead);
-                if (ones) PREFETCH_WRITE(ones + ahead);
-            }
+        int64_t ahead = index_ahead(index, k, m, n);
+        if (ahead >= 0) {
+            PREFETCH_WRITE(flags + ahead);
+            if (ones) PREFETCH_WRITE(ones + ahead);
         }
         uint64_t i = (uint64_t)index[k];
         if (i >= (uint64_t)n) {
@@ -45,12 +43,10 @@ int64_t clear_left(const uint8_t *after, int64_t n, const int64_t *drops, int64_
                    int n_targets, int64_t *out_of_range) {
     int64_t left = 0, bad = 0;
     for (int64_t k = 0; k < m; k++) {
-        if (k + PREFETCH_AHEAD < m) {
-            uint64_t ahead = (uint64_t)drops[k + PREFETCH_AHEAD];
-            if (ahead < (uint64_t)n) {
-                PREFETCH_READ(after + ahead);
-                for (int t = 0; t < n_targets; t++) PREFETCH_WRITE(targets[t] + ahead);
-            }
+        int64_t ahead = index_ahead(drops, k, m, n);
+        if (ahead >= 0) {
+            PREFETCH_READ(after + ahead);
+            for (int t = 0; t < n_targets; t++) PREFETCH_WRITE(targets[t] + ahead);
         }
         uint64_t i = (uint64_t)drops[k];
         if (i >= (uint64_t)n) {

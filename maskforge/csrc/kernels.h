@@ -19,6 +19,14 @@
 #define PREFETCH_WRITE(address) ((void)0)
 #endif
 
+/* The entry listed PREFETCH_AHEAD places after k in index (m entries), or -1 when there is none
+ * or it is out of range (0..n-1): the cache line a scattered kernel asks for ahead. */
+static inline int64_t index_ahead(const int64_t *index, int64_t k, int64_t m, int64_t n) {
+    if (k + PREFETCH_AHEAD >= m) return -1;
+    int64_t ahead = index[k + PREFETCH_AHEAD];
+    return (uint64_t)ahead < (uint64_t)n ? ahead : -1;
+}
+
 /* reach.c: the grower's candidate scan (see there). */
 typedef int64_t (*reach_kernel)(const float *x, int64_t n, const uint8_t *excl, float bound, int largest,
                                 int magnitude, int64_t *pos, float *val, int64_t cap, int64_t offset);

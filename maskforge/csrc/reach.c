@@ -128,7 +128,8 @@ static int64_t reach_avx2(const float *x, int64_t n, const uint8_t *excl, float 
 int64_t gather_magnitudes(const float *x, int64_t n, const int64_t *index, int64_t m, float *out, int64_t *out_of_range) {
     int64_t nan = 0, bad = 0;
     for (int64_t k = 0; k < m; k++) {
-        if (k + PREFETCH_AHEAD < m && (uint64_t)index[k + PREFETCH_AHEAD] < (uint64_t)n) PREFETCH_READ(x + index[k + PREFETCH_AHEAD]);
+        int64_t ahead = index_ahead(index, k, m, n);
+        if (ahead >= 0) PREFETCH_READ(x + ahead);
         uint64_t i = (uint64_t)index[k];
         if (i >= (uint64_t)n) {
             bad++;
