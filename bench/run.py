@@ -33,7 +33,7 @@ from rich.table import Table
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from baselines import attach_sorted_edge_popup, attach_torch_prune, sort_update
 
-from maskforge import native
+from maskforge.sparsity import native
 
 REPO = Path(__file__).resolve().parent.parent
 
@@ -109,7 +109,7 @@ def copy_pass_seconds(numel: int, repeats: int, device: torch.device) -> float:
 
 def _sparse_engine(model, density: float, optimizer, **options):
     from maskforge import SparseEngine, erdos_renyi_kernel
-    from maskforge.sparsify import allocate, init_mask
+    from maskforge.sparsity.sparsify import allocate, init_mask
 
     mask = init_mask(model, allocate(model, density, erdos_renyi_kernel), generator=torch.Generator().manual_seed(0))
     return SparseEngine(model, mask, optimizer, **options)
@@ -158,8 +158,8 @@ def bench_update(s: Sizes, device: torch.device) -> list[Row]:
     """prune_and_grow (magnitude drop, gradient growth) on the GFMN generator vs one copy pass."""
     from maskforge import prune_and_grow
     from maskforge.models import GFMNGenerator
-    from maskforge.plugin_manager import get_plugins
-    from maskforge.update import drop_counts
+    from maskforge.plugin_system.manager import get_plugins
+    from maskforge.sparsity.update import drop_counts
 
     def make(**engine_options):
         torch.manual_seed(0)
@@ -264,7 +264,7 @@ def _update_between_training_steps(make, pruner, grower, repeats: int, device: t
 
 def bench_topk(s: Sizes, device: torch.device) -> list[Row]:
     """Exact global top-k over several tensors vs torch.kthvalue / torch.topk on their concatenation."""
-    from maskforge.selection import select_topk_global
+    from maskforge.sparsity.selection import select_topk_global
 
     gen = torch.Generator(device=device).manual_seed(0)
     flat = torch.randn(s.topk_numel, generator=gen, device=device)
@@ -290,7 +290,7 @@ def bench_topk(s: Sizes, device: torch.device) -> list[Row]:
 def bench_edge_popup(s: Sizes, device: torch.device) -> list[Row]:
     """Edge-popup train step (scores trained, weights frozen) vs the dense step and a sorting edge-popup."""
     from maskforge.models import GFMNGenerator
-    from maskforge.plugin_manager import get_plugins
+    from maskforge.plugin_system.manager import get_plugins
 
     def make():
         torch.manual_seed(0)
@@ -332,7 +332,7 @@ def _saved_bytes(obj) -> int:
 
 def bench_compact(s: Sizes, device: torch.device) -> list[Row]:
     """Compact checkpoint of a 95%-sparse BigGAN-C10 G vs its dense torch.save."""
-    from maskforge.compact import compact_state_dict, expand_state_dict
+    from maskforge.storage.compact import compact_state_dict, expand_state_dict
     from maskforge.models import BigGANGenerator
 
     torch.manual_seed(0)

@@ -3,17 +3,17 @@
 The core is small and has no strategy logic:
 
 * :class:`Mask` — named boolean tensors with set algebra, counting and bit-packed storage.
-* :mod:`maskforge.selection` — exact top-k / bottom-k (ties by index) without full sorts.
-* :mod:`maskforge.allocation` — uniform / ER / ERK / global allocators; :class:`ParamFilter`.
-* :mod:`maskforge.protocols` — Score, Pruner, Grower, Averager, Schedule.
+* :mod:`maskforge.sparsity.selection` — exact top-k / bottom-k (ties by index) without full sorts.
+* :mod:`maskforge.sparsity.allocation` — uniform / ER / ERK / global allocators; :class:`ParamFilter`.
+* :mod:`maskforge.sparsity.protocols` — Score, Pruner, Grower, Averager, Schedule.
 * :class:`SparseEngine` — keeps a model's masked weights, gradients and optimizer state at zero
   and checks the invariants after every mask update.
-* :mod:`maskforge.hookspecs` / :func:`get_plugins` — the pluggy plugin system.
+* :mod:`maskforge.plugin_system.hookspecs` / :func:`get_plugins` — the pluggy plugin system.
 """
 
-from maskforge.allocation import Allocation, erdos_renyi, erdos_renyi_kernel, global_pool, uniform
-from maskforge.averagers import EMA, SEMA
-from maskforge.engine import MaskUpdateStats, SparseEngine
+from maskforge.sparsity.allocation import Allocation, erdos_renyi, erdos_renyi_kernel, global_pool, uniform
+from maskforge.sparsity.averagers import EMA, SEMA
+from maskforge.sparsity.engine import MaskUpdateStats, SparseEngine
 from maskforge.errors import (
     DuplicateComponentError,
     InvariantViolation,
@@ -22,14 +22,14 @@ from maskforge.errors import (
     PluginLoadError,
     UnknownComponentError,
 )
-from maskforge.hookspecs import hookimpl
-from maskforge.mask import Mask
-from maskforge.param_filter import ParamFilter
-from maskforge.plugin_manager import get_plugins, load_plugins
-from maskforge.protocols import Averager, Grower, Pruner, Schedule, Score, SparsityContext
-from maskforge.selection import select_topk, select_topk_global, select_topk_per_tensor
-from maskforge.sparsify import allocate, init_mask
-from maskforge.update import prune_and_grow
+from maskforge.plugin_system.hookspecs import hookimpl
+from maskforge.sparsity.mask import Mask
+from maskforge.sparsity.param_filter import ParamFilter
+from maskforge.plugin_system.manager import get_plugins, load_plugins
+from maskforge.sparsity.protocols import Averager, Grower, Pruner, Schedule, Score, SparsityContext
+from maskforge.sparsity.selection import select_topk, select_topk_global, select_topk_per_tensor
+from maskforge.sparsity.sparsify import allocate, init_mask
+from maskforge.sparsity.update import prune_and_grow
 
 __version__ = "0.1.0"
 

@@ -19,9 +19,9 @@ from pathlib import Path
 from rich.console import Console
 from rich.table import Table
 
-from maskforge import native
+from maskforge.sparsity import native
 from maskforge.errors import MaskforgeError
-from maskforge.plugin_manager import Plugins, load_plugins, set_plugins
+from maskforge.plugin_system.manager import Plugins, load_plugins, set_plugins
 
 
 def _positive_int(text: str) -> int:
@@ -129,8 +129,8 @@ def main(argv: list[str] | None = None) -> int:
         plugins = load_plugins(strict=True if args.strict_plugins else None, block=args.block_plugin)
         set_plugins(plugins)
         if args.command == "run":
-            from maskforge.overrides import apply_overrides
-            from maskforge.recipe_loader import load_run_recipe
+            from maskforge.runs.overrides import apply_overrides
+            from maskforge.runs.recipe_loader import load_run_recipe
             from maskforge.runs import run_recipe
 
             recipe = apply_overrides(load_run_recipe(args.recipe), args.overrides)
@@ -150,7 +150,7 @@ def main(argv: list[str] | None = None) -> int:
             for key, value in report["provenance"].items():
                 console.print(f"  {key}: {value}", soft_wrap=True)
         elif args.command == "inspect":
-            from maskforge.inspection import inspect_checkpoint, layer_table, summary_lines
+            from maskforge.metrics.inspection import inspect_checkpoint, layer_table, summary_lines
 
             report = inspect_checkpoint(args.path, plugins)
             for network in report["networks"]:
@@ -158,7 +158,7 @@ def main(argv: list[str] | None = None) -> int:
             for line in summary_lines(report):
                 console.print(line, soft_wrap=True)
         elif args.command == "export":
-            from maskforge.export import export_generator
+            from maskforge.runs.export import export_generator
 
             info = export_generator(args.path, args.out, plugins)
             console.print(f"wrote {info['path']}: {info['bytes']:,} bytes ({info['bytes'] / info['dense_bytes']:.3f}x the dense "
@@ -167,7 +167,7 @@ def main(argv: list[str] | None = None) -> int:
             console.print(plugins_table(plugins))
             console.print(f"compiled kernels (maskforge._native): {native_summary()}")
         elif args.command == "quickstart":
-            from maskforge.quickstart import QuickstartConfig, run_quickstart
+            from maskforge.runs.quickstart import QuickstartConfig, run_quickstart
 
             config = QuickstartConfig(steps=args.steps, density=args.density, seed=args.seed)
             run_quickstart(args.out, config, plugins=plugins, console=console)

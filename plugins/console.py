@@ -9,7 +9,7 @@ import os
 
 from rich.console import Console
 
-from maskforge.hookspecs import hookimpl
+from maskforge.plugin_system.hookspecs import hookimpl
 
 _console = Console(stderr=True, highlight=False)
 

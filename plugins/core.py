@@ -10,8 +10,8 @@ schedule:   constant, cosine, cubic, linear
 
 from __future__ import annotations
 
-from maskforge import allocation, averagers, growers, pruners, schedules, scores
-from maskforge.hookspecs import hookimpl
+from maskforge.sparsity import allocation, averagers, growers, pruners, schedules, scores
+from maskforge.plugin_system.hookspecs import hookimpl
 
 
 @hookimpl

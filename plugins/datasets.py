@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from maskforge.data import sources
-from maskforge.hookspecs import hookimpl
+from maskforge.plugin_system.hookspecs import hookimpl
 
 
 @hookimpl

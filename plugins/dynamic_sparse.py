@@ -15,11 +15,11 @@ from __future__ import annotations
 
 import attrs
 
-from maskforge.engine import MaskUpdateStats
-from maskforge.hookspecs import hookimpl
-from maskforge.schedules import Cadence, Constant, CosineDecay
-from maskforge.strategy import MaskedStrategy, _fraction
-from maskforge.update import prune_and_grow
+from maskforge.sparsity.engine import MaskUpdateStats
+from maskforge.plugin_system.hookspecs import hookimpl
+from maskforge.sparsity.schedules import Cadence, Constant, CosineDecay
+from maskforge.strategy.masked import MaskedStrategy, _fraction
+from maskforge.sparsity.update import prune_and_grow
 
 
 def _positive(instance, attribute, value):
@@ -31,7 +31,7 @@ def _positive(instance, attribute, value):
 class DynamicSparse(MaskedStrategy):
     """Prune-and-regrow exploration of a sparse network at a fixed parameter count.
 
-    Options (besides :class:`~maskforge.strategy.MaskedStrategy`'s):
+    Options (besides :class:`~maskforge.strategy.masked.MaskedStrategy`'s):
         explore: False turns exploration off (then this is the static baseline).
         drop_fraction: initial share p of active weights dropped per update, in [0, 1).
         decay: ``cosine`` (clamped at ``end_step``) or ``constant``.

@@ -6,7 +6,7 @@ layers together with ``allocator="global"`` (global EP, exact count at every for
 reach the scores through a straight-through estimator (SLT eq. 4); the weights are frozen and
 never change (all parameters are frozen, batch-norm ones included, as in the SLT paper).
 
-Options (besides :class:`~maskforge.strategy.MaskedStrategy`'s ``density``, ``allocator``,
+Options (besides :class:`~maskforge.strategy.masked.MaskedStrategy`'s ``density``, ``allocator``,
 ``dense_first``/``dense_last`` = layer freeze, ``exclude``, ``power_scale``, ``overrides``):
     weight_init: ``signed_constant`` (±σ_k, SLT's U_k), ``kaiming_normal`` (N_k) or ``keep``
         (prune a pretrained model: load its weights before ``attach``).
@@ -30,13 +30,13 @@ import attrs
 import torch
 from torch import nn
 
-from maskforge.allocation import Allocation
-from maskforge.hookspecs import hookimpl
-from maskforge.mask import Mask
-from maskforge.param_filter import ParamFilter
-from maskforge.schedules import CubicGradual
-from maskforge.score_masking import ScoreTopK, attach_score_masks, bake_score_masks
-from maskforge.strategy import MaskedStrategy, _density
+from maskforge.sparsity.allocation import Allocation
+from maskforge.plugin_system.hookspecs import hookimpl
+from maskforge.sparsity.mask import Mask
+from maskforge.sparsity.param_filter import ParamFilter
+from maskforge.sparsity.schedules import CubicGradual
+from maskforge.sparsity.score_masking import ScoreTopK, attach_score_masks, bake_score_masks
+from maskforge.strategy.masked import MaskedStrategy, _density
 
 from .weight_init import WEIGHT_INITS, fan_in, init_weight
 

@@ -17,8 +17,8 @@ from __future__ import annotations
 import attrs
 from torch import nn
 
-from maskforge.hookspecs import hookimpl
-from maskforge.strategy import MaskedStrategy
+from maskforge.plugin_system.hookspecs import hookimpl
+from maskforge.strategy.masked import MaskedStrategy
 
 from .weight_init import WEIGHT_INITS, init_weight
 

@@ -20,12 +20,12 @@ from __future__ import annotations
 import attrs
 import torch
 
-from maskforge.hookspecs import hookimpl
-from maskforge.mask import Mask
-from maskforge.protocols import SparsityContext
-from maskforge.scores import MagnitudeScore
-from maskforge.selection import select_count
-from maskforge.strategy import MaskedStrategy, _fraction
+from maskforge.plugin_system.hookspecs import hookimpl
+from maskforge.sparsity.mask import Mask
+from maskforge.sparsity.protocols import SparsityContext
+from maskforge.sparsity.scores import MagnitudeScore
+from maskforge.sparsity.selection import select_count
+from maskforge.strategy.masked import MaskedStrategy, _fraction
 
 
 def _rewind(instance, attribute, value):

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from maskforge.hookspecs import hookimpl
+from maskforge.plugin_system.hookspecs import hookimpl
 from maskforge.losses import HingeLoss, MomentMatchingLoss, NonSaturatingLoss, VGGFeatures
 
 

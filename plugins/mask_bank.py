@@ -2,7 +2,7 @@
 
 The SLT paper's multi-domain generation: the same (random or pretrained) weights, one mask per
 domain, switched without touching the weights. Options: ``path`` of a bank written by
-:meth:`maskforge.mask_bank.MaskBank.save` and ``name`` of the mask to use. The weights are
+:meth:`maskforge.strategy.mask_bank.MaskBank.save` and ``name`` of the mask to use. The weights are
 frozen; nothing is trained.
 """
 
@@ -10,10 +10,10 @@ from __future__ import annotations
 
 import attrs
 
-from maskforge.hookspecs import hookimpl
-from maskforge.mask import Mask
-from maskforge.mask_bank import MaskBank
-from maskforge.strategy import MaskedStrategy
+from maskforge.plugin_system.hookspecs import hookimpl
+from maskforge.sparsity.mask import Mask
+from maskforge.strategy.mask_bank import MaskBank
+from maskforge.strategy.masked import MaskedStrategy
 
 
 @attrs.define(kw_only=True)

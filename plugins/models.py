@@ -13,7 +13,7 @@ Options are the constructor arguments (``resolution``, ``width``, ``dim_z``, ``n
 
 from __future__ import annotations
 
-from maskforge.hookspecs import hookimpl
+from maskforge.plugin_system.hookspecs import hookimpl
 from maskforge.models import (
     DCGANDiscriminator,
     DCGANGenerator,

@@ -5,7 +5,7 @@
 
 from __future__ import annotations
 
-from maskforge.hookspecs import hookimpl
+from maskforge.plugin_system.hookspecs import hookimpl
 
 _writer = None
 

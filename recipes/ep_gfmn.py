@@ -7,7 +7,7 @@ moving averages (lr 1e-5, beta1 0.5). CelebA from data.root. VGG19 weights: loss
 vgg19-dcbb9e9d.pth in $MASKFORGE_WEIGHTS_DIR or torchvision's cache.
 """
 
-from maskforge.recipe import (
+from maskforge.runs.recipe import (
     AveragerSpec,
     DataSpec,
     GANRecipe,

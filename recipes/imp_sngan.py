@@ -11,8 +11,8 @@ from pathlib import Path
 
 import attrs
 
-from maskforge.recipe import SparsitySpec
-from maskforge.recipe_loader import load_recipe
+from maskforge.runs.recipe import SparsitySpec
+from maskforge.runs.recipe_loader import load_recipe
 
 _sngan = load_recipe(Path(__file__).with_name("stu_sngan.py"))
 recipe = attrs.evolve(

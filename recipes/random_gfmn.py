@@ -7,8 +7,8 @@ from pathlib import Path
 
 import attrs
 
-from maskforge.recipe import SparsitySpec
-from maskforge.recipe_loader import load_recipe
+from maskforge.runs.recipe import SparsitySpec
+from maskforge.runs.recipe_loader import load_recipe
 
 _ep = load_recipe(Path(__file__).with_name("ep_gfmn.py"))
 recipe = attrs.evolve(

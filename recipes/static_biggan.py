@@ -7,8 +7,8 @@ from pathlib import Path
 
 import attrs
 
-from maskforge.recipe import SparsitySpec
-from maskforge.recipe_loader import load_recipe
+from maskforge.runs.recipe import SparsitySpec
+from maskforge.runs.recipe_loader import load_recipe
 
 _stu = load_recipe(Path(__file__).with_name("stu_biggan.py"))
 recipe = attrs.evolve(_stu, name="static_biggan", g_sparsity=SparsitySpec("static", {"density": 0.1, "allocator": "erk", "layer_kinds": ["conv"]}))

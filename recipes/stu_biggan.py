@@ -10,7 +10,7 @@ embedding weights stay dense, which is what the paper's FLOPs tables count.
 CIFAR-10 is read from data.root (``--set data.root=DIR``), downloaded only with data.download=true.
 """
 
-from maskforge.recipe import (
+from maskforge.runs.recipe import (
     AveragerSpec,
     DataSpec,
     GANRecipe,

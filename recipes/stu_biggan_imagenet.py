@@ -16,7 +16,7 @@ ImageNet's training images are read from ``data.root``, one sub-folder per class
 ILSVRC2012 ``train`` layout, 1000 classes); nothing is downloaded.
 """
 
-from maskforge.recipe import (
+from maskforge.runs.recipe import (
     AveragerSpec,
     DataSpec,
     GANRecipe,

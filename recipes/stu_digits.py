@@ -5,7 +5,7 @@ fraction), SEMA-averaged for sampling. D: 50% dense, static. Class-conditional D
 hinge loss.
 """
 
-from maskforge.recipe import (
+from maskforge.runs.recipe import (
     AveragerSpec,
     DataSpec,
     GANRecipe,

@@ -6,7 +6,7 @@ hinge loss. STU-GAN: ERK, G density 0.1 explored every ΔT = 1000 G steps, D den
 the conv kernels as in the authors' code (``layer_kinds: ["conv"]``; linear weights stay dense).
 """
 
-from maskforge.recipe import (
+from maskforge.runs.recipe import (
     AveragerSpec,
     DataSpec,
     GANRecipe,

@@ -20,7 +20,7 @@ os.environ.setdefault("MASKFORGE_QUIET", "1")
 @pytest.fixture(autouse=True)
 def _fresh_plugins():
     """Each test sees plugins loaded afresh (tests may install or block plugins)."""
-    from maskforge.plugin_manager import set_plugins
+    from maskforge.plugin_system.manager import set_plugins
 
     set_plugins(None)
     yield
@@ -37,10 +37,10 @@ def _isolated_working_directory(tmp_path_factory, monkeypatch):
 
 @pytest.fixture(params=["compiled", "pure"])
 def both_paths(request, monkeypatch):
-    """Runs a test with the compiled kernels (:mod:`maskforge.native`) and again on the pure
+    """Runs a test with the compiled kernels (:mod:`maskforge.sparsity.native`) and again on the pure
     torch + numpy path (``MASKFORGE_NATIVE=0``); the compiled run is skipped where the extension
     was not built (``test_native.py`` checks that it is wherever a C compiler is)."""
-    from maskforge import native
+    from maskforge.sparsity import native
 
     if request.param == "compiled" and not native.kernels():
         pytest.skip("maskforge._native was not built")

@@ -12,7 +12,7 @@ import torch.nn.functional as F
 from torch import nn
 from torch.nn.parallel import DistributedDataParallel
 
-from maskforge.plugin_manager import get_plugins
+from maskforge.plugin_system.manager import get_plugins
 from maskforge.runs.distributed import mask_digest, verify_identical_masks
 
 STEPS = 8

@@ -7,7 +7,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from maskforge.allocation import erdos_renyi, erdos_renyi_kernel, global_pool, uniform
+from maskforge.sparsity.allocation import erdos_renyi, erdos_renyi_kernel, global_pool, uniform
 from maskforge.testing import check_allocator, shape_maps
 
 # Sparsified layer shapes of BigGAN's CIFAR-10 generator (G_ch=64, dim_z=128, 10 classes,
@@ -143,7 +143,7 @@ def test_a_layer_with_no_entries_gets_the_target_density_and_no_share(allocator)
 @pytest.mark.parametrize("density", [0.05, 0.2, 0.5])
 def test_erk_equals_the_published_algorithm_on_the_shapes_of_the_biggan_model_itself(density):
     from maskforge.models import BigGANGenerator
-    from maskforge.param_filter import ParamFilter
+    from maskforge.sparsity.param_filter import ParamFilter
 
     shapes = ParamFilter().shapes(BigGANGenerator())
     assert len(shapes) == 23  # the linear, 3 blocks x (3 convs + 4 class-conditional BN embeddings), the output conv

@@ -11,8 +11,8 @@ from maskforge.models import (
     BigGANImageNetGenerator,
 )
 from maskforge.models.attention import SelfAttention
-from maskforge.plugin_manager import load_plugins
-from maskforge.sparsify import allocate, init_mask
+from maskforge.plugin_system.manager import load_plugins
+from maskforge.sparsity.sparsify import allocate, init_mask
 
 TINY = 1 / 24  # ch = 4
 
@@ -130,7 +130,7 @@ def test_a_sparse_engine_trains_the_imagenet_layout():
 
 
 def test_flop_counts_include_the_attention_matmuls_beside_its_convolutions():
-    from maskforge import flops
+    from maskforge.metrics import flops
 
     g = BigGANImageNetGenerator(resolution=128, width=1 / 12, n_classes=10).eval()
     counted = flops.layer_flops(g, flops.example_inputs(g, "G"))

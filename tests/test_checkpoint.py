@@ -2,7 +2,7 @@
 
 import torch
 
-from maskforge.checkpoint import load, save_atomic
+from maskforge.storage.checkpoint import load, save_atomic
 
 
 def test_plain_and_wrapped_files_load_onto_the_requested_device(tmp_path):

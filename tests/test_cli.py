@@ -7,9 +7,9 @@ import sys
 import pytest
 
 from maskforge.cli import main
-from maskforge.hookspecs import hookimpl
-from maskforge.plugin_manager import load_plugins
-from maskforge.quickstart import QuickstartConfig, run_quickstart
+from maskforge.plugin_system.hookspecs import hookimpl
+from maskforge.plugin_system.manager import load_plugins
+from maskforge.runs.quickstart import QuickstartConfig, run_quickstart
 
 
 def test_plugins_lists_builtin_plugins_versions_hooks_and_names(capsys):
@@ -20,7 +20,7 @@ def test_plugins_lists_builtin_plugins_versions_hooks_and_names(capsys):
 
 
 def test_plugins_says_which_compiled_kernels_mask_updates_use(capsys, monkeypatch):
-    from maskforge import native
+    from maskforge.sparsity import native
 
     monkeypatch.delenv("MASKFORGE_NATIVE", raising=False)
     assert main(["plugins"]) == 0
@@ -92,8 +92,8 @@ def test_quickstart_learns_keeps_density_explores_and_calls_every_lifecycle_hook
     import torch
 
     from maskforge import Mask
-    from maskforge.checkpoint import load
-    from maskforge.quickstart import digits_classifier
+    from maskforge.storage.checkpoint import load
+    from maskforge.runs.quickstart import digits_classifier
 
     state = load(tmp_path / "checkpoint.pt")
     dense = digits_classifier()

@@ -11,7 +11,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from maskforge import SparseEngine, erdos_renyi_kernel
-from maskforge.compact import (
+from maskforge.storage.compact import (
     FORMAT,
     _decode,
     _gap_bytes,
@@ -21,8 +21,8 @@ from maskforge.compact import (
     save_compact,
 )
 from maskforge.models import BigGANGenerator
-from maskforge.packing import pack_bits
-from maskforge.sparsify import allocate, init_mask
+from maskforge.sparsity.packing import pack_bits
+from maskforge.sparsity.sparsify import allocate, init_mask
 from maskforge.testing.strategies import seeds
 
 DTYPES = [torch.float32, torch.float16, torch.bfloat16, torch.float64, torch.int64, torch.int32,

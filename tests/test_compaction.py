@@ -9,8 +9,8 @@ import torch
 from hypothesis import given
 from hypothesis import strategies as st
 
-from maskforge import compaction
-from maskforge.compaction import positions_where
+from maskforge.sparsity import compaction
+from maskforge.sparsity.compaction import positions_where
 from maskforge.testing.strategies import seeds
 
 

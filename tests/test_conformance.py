@@ -4,10 +4,10 @@ import pytest
 import torch
 
 from maskforge import Mask
-from maskforge.growers import gradient_grower, momentum_grower, random_grower
-from maskforge.pruners import magnitude_pruner, random_pruner
-from maskforge.scores import GradientMagnitudeScore, MagnitudeScore, MomentumScore, RandomScore
-from maskforge.selection import select_count
+from maskforge.sparsity.growers import gradient_grower, momentum_grower, random_grower
+from maskforge.sparsity.pruners import magnitude_pruner, random_pruner
+from maskforge.sparsity.scores import GradientMagnitudeScore, MagnitudeScore, MomentumScore, RandomScore
+from maskforge.sparsity.selection import select_count
 from maskforge.testing import check_grower, check_pruner, check_score
 
 

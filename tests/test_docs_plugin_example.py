@@ -8,7 +8,7 @@ from pathlib import Path
 import torch
 
 from maskforge import SparseEngine, prune_and_grow
-from maskforge.plugin_manager import load_plugins
+from maskforge.plugin_system.manager import load_plugins
 from maskforge.testing import check_grower, random_mask
 
 DOC = Path(__file__).parents[1] / "docs" / "writing-a-plugin.md"

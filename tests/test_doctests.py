@@ -4,10 +4,10 @@ import doctest
 
 import pytest
 
-import maskforge.mask
+import maskforge.sparsity.mask
 
 
-@pytest.mark.parametrize("module", [maskforge.mask])
+@pytest.mark.parametrize("module", [maskforge.sparsity.mask])
 def test_docstring_examples(module):
     result = doctest.testmod(module, optionflags=doctest.ELLIPSIS)
     assert result.attempted > 0 and result.failed == 0

@@ -10,10 +10,10 @@ from hypothesis import strategies as st
 from torch import nn
 
 from maskforge import InvariantViolation, Mask, MaskMismatchError, SparseEngine, prune_and_grow
-from maskforge.growers import gradient_grower, random_grower
-from maskforge.param_filter import ParamFilter
-from maskforge.pruners import magnitude_pruner
-from maskforge.registry import describe
+from maskforge.sparsity.growers import gradient_grower, random_grower
+from maskforge.sparsity.param_filter import ParamFilter
+from maskforge.sparsity.pruners import magnitude_pruner
+from maskforge.plugin_system.registry import describe
 from maskforge.testing import ShapeModel, layer_models, random_mask, shape_maps
 from maskforge.testing.strategies import seeds
 from tests.test_update_invariants import OPTIMIZERS
@@ -132,7 +132,7 @@ def test_an_invariant_breaking_component_is_named_in_the_error(pruner, grower, c
 
 
 def test_registry_built_components_are_named_by_plugin_in_errors():
-    from maskforge.plugin_manager import get_plugins
+    from maskforge.plugin_system.manager import get_plugins
 
     engine = _engine()
     pruner = get_plugins().create("pruner", "magnitude")
@@ -241,7 +241,7 @@ def test_a_drop_by_positions_in_an_older_mask_is_still_checked():
 
 def test_only_optimizers_known_to_keep_zero_state_skip_the_state_masking():
     """Exact types only (a subclass may change the update); Adagrad only without an initial accumulator."""
-    from maskforge.optimizer_state import keeps_inactive_state_zero
+    from maskforge.sparsity.optimizer_state import keeps_inactive_state_zero
 
     params = [nn.Parameter(torch.zeros(2))]
 

@@ -7,7 +7,7 @@ import pytest
 import torch
 
 from maskforge.cli import main
-from maskforge.inspection import inspect_checkpoint
+from maskforge.metrics.inspection import inspect_checkpoint
 from maskforge.metrics.evaluate import evaluate
 
 RECIPES = Path(__file__).parents[1] / "recipes"
@@ -53,7 +53,7 @@ def test_sngan_table_2_training_ratios_follow_when_d_batches_count_as_g_batches(
     """STU-GAN Table 2's SNGAN column (Table 2's convention: FLOPs ratio = density) is what the
     accounting gives when D's steps use G's batch of 128; with GAN-LTH's D batch of 64, which the
     recipe runs, every ratio is about 0.03 lower."""
-    from maskforge import flops
+    from maskforge.metrics import flops
     from maskforge.models import SNGANDiscriminator, SNGANGenerator
 
     g, d = SNGANGenerator().eval(), SNGANDiscriminator().eval()
@@ -154,7 +154,7 @@ def test_reference_images_sample_every_class_and_the_cache_key_names_the_folder(
 
     from maskforge.data.sources import image_folder
     from maskforge.metrics.evaluate import _reference
-    from maskforge.recipe import DataSpec
+    from maskforge.runs.recipe import DataSpec
 
     roots = []
     for shade in (60, 200):  # two folders with the same name, resolution and size, other images
@@ -197,7 +197,7 @@ def test_generated_samples_do_not_depend_on_the_batch_size(digits_run):
 
 def test_eval_without_the_training_images_is_one_line(digits_run, monkeypatch, capsys):
     from maskforge.errors import MaskforgeError
-    from maskforge.plugin_manager import Plugins
+    from maskforge.plugin_system.manager import Plugins
 
     real_create = Plugins.create
 

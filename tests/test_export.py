@@ -6,7 +6,7 @@ import pytest
 import torch
 
 from maskforge.cli import main
-from maskforge.export import load_generator
+from maskforge.runs.export import load_generator
 from maskforge.runs.restore import load_run
 
 RECIPES = Path(__file__).parents[1] / "recipes"

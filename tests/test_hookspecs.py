@@ -5,7 +5,7 @@ from pathlib import Path
 
 import pytest
 
-from maskforge import hookspecs
+from maskforge.plugin_system import hookspecs
 
 HOOKS = [name for name, fn in vars(hookspecs).items() if name.startswith("maskforge_") and callable(fn)]
 

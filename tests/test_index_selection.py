@@ -15,13 +15,13 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from maskforge import Mask
-from maskforge import index_selection as ix
-from maskforge.growers import ScoreGrower
-from maskforge.pruners import ScorePruner
-from maskforge.scores import GradientMagnitudeScore, MagnitudeScore, MomentumScore, RandomScore
-from maskforge.selection import select_count
+from maskforge.sparsity import index_selection as ix
+from maskforge.sparsity.growers import ScoreGrower
+from maskforge.sparsity.pruners import ScorePruner
+from maskforge.sparsity.scores import GradientMagnitudeScore, MagnitudeScore, MomentumScore, RandomScore
+from maskforge.sparsity.selection import select_count
 from maskforge.testing.strategies import make_context, seeds, shape_maps
-from maskforge.update import drop_counts
+from maskforge.sparsity.update import drop_counts
 from tests.test_selection_fast_path import reference, region_for, scores_with_ties
 
 # every test here runs with the compiled kernels and again on the pure torch + numpy path

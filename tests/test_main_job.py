@@ -6,11 +6,11 @@ from pathlib import Path
 import pytest
 import torch
 
-from maskforge.checkpoint import load
+from maskforge.storage.checkpoint import load
 from maskforge.cli import main
 from maskforge.metrics.digits_classifier import label_agreement, train_digits_classifier
-from maskforge.plugin_manager import get_plugins
-from maskforge.recipe_loader import load_recipe
+from maskforge.plugin_system.manager import get_plugins
+from maskforge.runs.recipe_loader import load_recipe
 from maskforge.runs.components import build_model
 
 RECIPE = Path(__file__).parents[1] / "recipes" / "stu_digits.py"

@@ -6,7 +6,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from maskforge import Mask, MaskMismatchError
-from maskforge.packing import pack_bits, unpack_bits
+from maskforge.sparsity.packing import pack_bits, unpack_bits
 from maskforge.testing import random_mask, shape_maps
 from maskforge.testing.strategies import seeds
 

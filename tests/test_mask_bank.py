@@ -3,8 +3,8 @@
 import pytest
 import torch
 
-from maskforge.mask_bank import MaskBank
-from maskforge.plugin_manager import get_plugins
+from maskforge.strategy.mask_bank import MaskBank
+from maskforge.plugin_system.manager import get_plugins
 from maskforge.testing import random_mask
 from tests.strategy_helpers import student
 

@@ -13,7 +13,7 @@ from maskforge.models import (
     SNGANDiscriminator,
     SNGANGenerator,
 )
-from maskforge.plugin_manager import load_plugins
+from maskforge.plugin_system.manager import load_plugins
 
 TINY = 1 / 16
 SN_SUFFIX = "parametrizations.weight.original"

@@ -17,9 +17,11 @@ import torch
 from hypothesis import given
 from hypothesis import strategies as st
 
-from maskforge import SparseEngine, native, prune_and_grow
-from maskforge.growers import gradient_grower
-from maskforge.pruners import magnitude_pruner
+from maskforge import SparseEngine, prune_and_grow
+
+from maskforge.sparsity import native
+from maskforge.sparsity.growers import gradient_grower
+from maskforge.sparsity.pruners import magnitude_pruner
 from maskforge.testing import ShapeModel, random_mask, shape_maps
 from maskforge.testing.strategies import seeds
 

@@ -9,8 +9,8 @@ import torch
 from hypothesis import given
 from hypothesis import strategies as st
 
-from maskforge import index_selection as ix
-from maskforge.ordered_keys import (
+from maskforge.sparsity import index_selection as ix
+from maskforge.sparsity.ordered_keys import (
     best_by_order_bits,
     kth_smallest,
     order_bits,

@@ -34,7 +34,7 @@ def test_layer_kinds_choose_which_weights_a_strategy_sparsifies():
     import torch
     from torch import nn
 
-    from maskforge.plugin_manager import get_plugins
+    from maskforge.plugin_system.manager import get_plugins
 
     model = nn.Sequential(nn.Conv2d(3, 8, 3), nn.Flatten(), nn.Linear(8, 4), nn.Embedding(5, 4))
     conv_only = get_plugins().create("strategy", "static", density=0.5, layer_kinds=["conv"])

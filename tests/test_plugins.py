@@ -16,8 +16,8 @@ from maskforge import (
     prune_and_grow,
 )
 from maskforge.errors import PluginLoadError, PluginLoadWarning
-from maskforge.hookspecs import hookimpl
-from maskforge.plugin_manager import load_plugins
+from maskforge.plugin_system.hookspecs import hookimpl
+from maskforge.plugin_system.manager import load_plugins
 from maskforge.testing import random_mask
 
 FIXTURES = Path(__file__).parent / "fixtures"

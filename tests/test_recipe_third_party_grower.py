@@ -8,9 +8,9 @@ import pytest
 import torch
 
 from maskforge import UnknownComponentError
-from maskforge.plugin_manager import load_plugins
-from maskforge.recipe_loader import RecipeError, SparsitySpec, load_recipe
-from maskforge.single_trainer import train_single
+from maskforge.plugin_system.manager import load_plugins
+from maskforge.runs.recipe_loader import RecipeError, SparsitySpec, load_recipe
+from maskforge.runs.single_trainer import train_single
 from tests.strategy_helpers import regression_loss, student
 
 FIXTURES = Path(__file__).parent / "fixtures"
@@ -27,7 +27,7 @@ def third_party(monkeypatch):
 def test_stu_gan_runs_a_third_party_grower_named_in_a_recipe(third_party, tmp_path):
     recipe_file = tmp_path / "tiny_recipe.py"
     recipe_file.write_text(
-        "from maskforge.recipe_loader import SparsitySpec\n"
+        "from maskforge.runs.recipe_loader import SparsitySpec\n"
         "recipe = SparsitySpec('stu_gan', {'density': 0.2, 'grower': 'reverse_index', 'update_every': 5})\n"
     )
     plugins = load_plugins(strict=True)

@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 import torch
 
-from maskforge.checkpoint import load
+from maskforge.storage.checkpoint import load
 
 RECIPE = Path(__file__).parents[1] / "recipes" / "stu_digits.py"
 SETS = ["train.steps=12", "train.batch_size=16", "train.device=cpu", "output.log_every=1", "output.checkpoint_every=3",

@@ -6,7 +6,7 @@ from pathlib import Path
 import pytest
 import torch
 
-from maskforge.checkpoint import load
+from maskforge.storage.checkpoint import load
 from maskforge.cli import main
 
 RECIPES = Path(__file__).parents[1] / "recipes"
@@ -81,7 +81,7 @@ def test_pf_recipe_prunes_a_trained_checkpoint_by_global_magnitude(tmp_path):
     out = tmp_path / "pf"
     assert run("pf_biggan.py", out, base + [f"pretrained_g={ckpt}", f"pretrained_d={ckpt}"]) == 0
     assert json.loads((out / "summary.json").read_text())["g_density"] == pytest.approx(0.1, abs=0.01)
-    from maskforge.inspection import inspect_checkpoint
+    from maskforge.metrics.inspection import inspect_checkpoint
 
     report = inspect_checkpoint(out)  # a dense run plus the fine-tuning (here with D dense)
     assert report["training_flops_includes_dense_pretraining"] and 1.0 < report["training_flops_ratio"] < 2.0
@@ -173,8 +173,8 @@ class _NaNAfter:
 
 
 def _nan_plugins():
-    from maskforge.hookspecs import hookimpl
-    from maskforge.plugin_manager import load_plugins
+    from maskforge.plugin_system.hookspecs import hookimpl
+    from maskforge.plugin_system.manager import load_plugins
 
     class NaNLoss:
         @hookimpl
@@ -186,8 +186,8 @@ def _nan_plugins():
 
 @pytest.mark.parametrize("policy", ["stop", "skip"])
 def test_non_finite_losses_stop_naming_step_and_network_or_are_skipped(policy, tmp_path):
-    from maskforge.overrides import apply_overrides
-    from maskforge.recipe_loader import load_recipe
+    from maskforge.runs.overrides import apply_overrides
+    from maskforge.runs.recipe_loader import load_recipe
     from maskforge.runs import run_recipe
     from maskforge.runs.loops import NonFiniteLossError
 
@@ -207,7 +207,7 @@ def test_non_finite_losses_stop_naming_step_and_network_or_are_skipped(policy, t
 def test_a_cosine_learning_rate_is_annealed_over_each_round_and_logged(tmp_path):
     import math
 
-    from maskforge.recipe import OptimizerSpec
+    from maskforge.runs.recipe import OptimizerSpec
 
     spec = OptimizerSpec(lr=1e-3, lr_schedule="cosine", lr_min=1e-4)
     assert spec.lr_at(1, 10) == pytest.approx(1e-3)
@@ -222,7 +222,7 @@ def test_a_cosine_learning_rate_is_annealed_over_each_round_and_logged(tmp_path)
 
 
 def test_adam_eps_reaches_the_optimizer():
-    from maskforge.recipe import OptimizerSpec
+    from maskforge.runs.recipe import OptimizerSpec
     from maskforge.runs.components import make_optimizer
 
     opt = make_optimizer([torch.nn.Parameter(torch.zeros(2))], OptimizerSpec(eps=1e-6))
@@ -265,8 +265,8 @@ def test_edge_popup_fine_tunes_after_its_search_and_resumes_in_either_phase(tmp_
 
 
 def test_boolean_words_in_strategy_options_are_booleans(tmp_path):
-    from maskforge.overrides import apply_overrides
-    from maskforge.recipe_loader import load_recipe
+    from maskforge.runs.overrides import apply_overrides
+    from maskforge.runs.recipe_loader import load_recipe
 
     recipe = load_recipe(RECIPES / "stu_digits.py")
     resolved = apply_overrides(recipe, ["g_sparsity.options.explore=off", "g_sparsity.options.pooled=yes"])

@@ -6,7 +6,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from maskforge.schedules import Cadence, Constant, CosineDecay, CubicGradual, Linear
+from maskforge.sparsity.schedules import Cadence, Constant, CosineDecay, CubicGradual, Linear
 
 
 @given(st.floats(0.01, 1.0), st.integers(1, 10_000), st.integers(0, 100_000))

@@ -7,7 +7,7 @@ import torch
 from hypothesis import given
 from hypothesis import strategies as st
 
-from maskforge.selection import select_topk, select_topk_global
+from maskforge.sparsity.selection import select_topk, select_topk_global
 from maskforge.testing import tied_tensor
 from maskforge.testing.strategies import seeds
 

@@ -13,7 +13,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from maskforge import Mask, SparseEngine
-from maskforge.selection import _CHUNK, select_topk, select_topk_global, select_topk_per_tensor
+from maskforge.sparsity.selection import _CHUNK, select_topk, select_topk_global, select_topk_per_tensor
 from maskforge.testing.strategies import seeds
 
 # every test here runs with the compiled kernels and again on the pure torch + numpy path

@@ -6,8 +6,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from torch import nn
 
-from maskforge.plugin_manager import get_plugins
-from maskforge.single_trainer import train_single
+from maskforge.plugin_system.manager import get_plugins
+from maskforge.runs.single_trainer import train_single
 from maskforge.testing import ShapeModel, shape_maps, tied_tensor
 from maskforge.testing.strategies import seeds
 from tests.strategy_helpers import UpdateSpy, regression_loss, student

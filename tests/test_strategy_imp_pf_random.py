@@ -6,9 +6,9 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from maskforge import Mask
-from maskforge.plugin_manager import get_plugins
-from maskforge.selection import select_topk, select_topk_global
-from maskforge.single_trainer import train_single
+from maskforge.plugin_system.manager import get_plugins
+from maskforge.sparsity.selection import select_topk, select_topk_global
+from maskforge.runs.single_trainer import train_single
 from tests.strategy_helpers import regression_loss, student
 
 

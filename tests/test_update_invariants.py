@@ -7,11 +7,11 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from maskforge import SparseEngine, prune_and_grow
-from maskforge.growers import gradient_grower, momentum_grower, random_grower
-from maskforge.pruners import magnitude_pruner, random_pruner
+from maskforge.sparsity.growers import gradient_grower, momentum_grower, random_grower
+from maskforge.sparsity.pruners import magnitude_pruner, random_pruner
 from maskforge.testing import ShapeModel, random_mask, shape_maps, tied_tensor
 from maskforge.testing.strategies import seeds
-from maskforge.update import drop_counts
+from maskforge.sparsity.update import drop_counts
 
 # every test here runs with the compiled kernels and again on the pure torch + numpy path
 pytestmark = pytest.mark.usefixtures("both_paths")

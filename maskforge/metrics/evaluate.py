@@ -27,7 +27,7 @@ from maskforge.metrics.distances import (
     statistics,
 )
 from maskforge.metrics.extractors import make_extractor
-from maskforge.plugin_manager import Plugins
+from maskforge.plugin_system.manager import Plugins
 from maskforge.runs.restore import load_run
 
 PRDC_MAX = 5000  # PRDC needs all pairwise distances: cap the sample size it uses

@@ -126,7 +126,7 @@ class DigitsExtractor:
     name = "digits"
 
     def __init__(self, cache_dir: str | Path | None = None):
-        from maskforge.checkpoint import CheckpointError, load, save_atomic
+        from maskforge.storage.checkpoint import CheckpointError, load, save_atomic
         from maskforge.metrics.digits_classifier import (
             digits_classifier_net,
             train_digits_classifier,

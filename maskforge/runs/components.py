@@ -11,10 +11,10 @@ import attrs
 import torch
 from torch import nn
 
-from maskforge.checkpoint import load as load_checkpoint
+from maskforge.storage.checkpoint import load as load_checkpoint
 from maskforge.errors import MaskforgeError
-from maskforge.plugin_manager import Plugins
-from maskforge.recipe import GANRecipe, ModelSpec, OptimizerSpec
+from maskforge.plugin_system.manager import Plugins
+from maskforge.runs.recipe import GANRecipe, ModelSpec, OptimizerSpec
 
 
 def resolve_device(name: str) -> torch.device:

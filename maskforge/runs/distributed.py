@@ -24,7 +24,7 @@ import torch
 import torch.distributed as dist
 
 from maskforge.errors import MaskforgeError
-from maskforge.mask import Mask
+from maskforge.sparsity.mask import Mask
 
 
 @attrs.frozen

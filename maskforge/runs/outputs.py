@@ -10,7 +10,7 @@ from pathlib import Path
 import torch
 from torchvision.utils import save_image
 
-from maskforge.checkpoint import save_atomic
+from maskforge.storage.checkpoint import save_atomic
 
 CHECKPOINT_GLOB = "checkpoint_*.pt"
 

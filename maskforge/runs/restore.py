@@ -10,10 +10,10 @@ from typing import Any
 import attrs
 import torch
 
-from maskforge.checkpoint import load
+from maskforge.storage.checkpoint import load
 from maskforge.errors import MaskforgeError
-from maskforge.plugin_manager import Plugins, get_plugins
-from maskforge.recipe import GANRecipe
+from maskforge.plugin_system.manager import Plugins, get_plugins
+from maskforge.runs.recipe import GANRecipe
 from maskforge.runs.components import build_model
 from maskforge.runs.outputs import list_checkpoints
 
@@ -35,7 +35,7 @@ def _structure(cls: type, data: Any) -> Any:
 
 
 def recipe_from_json(data: dict | str) -> GANRecipe:
-    """The :class:`~maskforge.recipe.GANRecipe` stored (as JSON) in a checkpoint or recipe.json."""
+    """The :class:`~maskforge.runs.recipe.GANRecipe` stored (as JSON) in a checkpoint or recipe.json."""
     return _structure(GANRecipe, json.loads(data) if isinstance(data, str) else data)
 
 

@@ -28,10 +28,10 @@ import torch.distributed as dist
 from rich.console import Console
 from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
 
-from maskforge.checkpoint import load
+from maskforge.storage.checkpoint import load
 from maskforge.errors import MaskforgeError
-from maskforge.plugin_manager import Plugins, get_plugins
-from maskforge.recipe import GANRecipe, to_json
+from maskforge.plugin_system.manager import Plugins, get_plugins
+from maskforge.runs.recipe import GANRecipe, to_json
 from maskforge.runs.components import Components, build, resolve_device
 from maskforge.runs.distributed import init_distributed, verify_identical_masks
 from maskforge.runs.loops import STEPS
@@ -352,7 +352,7 @@ def _train(c: Components, recipe: GANRecipe, run_dir: Path, progress: RunProgres
     hook.maskforge_checkpoint(path=path, step=progress.step)
     (run_dir / "summary.json").write_text(json.dumps(summary, indent=2))
     log.close()
-    from maskforge.plots import plot_run  # matplotlib is imported only when a run ends
+    from maskforge.runs.plots import plot_run  # matplotlib is imported only when a run ends
 
     masks = {"G": c.g_strategy.mask}
     if c.D is not None:

@@ -1,7 +1,7 @@
 """Test helpers for maskforge and for plugin authors.
 
 * :mod:`maskforge.testing.strategies` — hypothesis strategies: layer shapes, models, masks,
-  densities, scores full of ties, and a ready-made :class:`~maskforge.protocols.SparsityContext`.
+  densities, scores full of ties, and a ready-made :class:`~maskforge.sparsity.protocols.SparsityContext`.
 * :mod:`maskforge.testing.conformance` — ``check_score``, ``check_pruner``, ``check_grower``,
   ``check_allocator``: run them against your component before you publish a plugin.
 

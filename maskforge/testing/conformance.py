@@ -8,7 +8,7 @@ ties) and raises ``AssertionError`` naming the contract it broke. Put one line i
     def test_my_grower_conforms():
         check_grower(MyGrower())
 
-The contracts are those of :mod:`maskforge.protocols` — the same ones the engine enforces at
+The contracts are those of :mod:`maskforge.sparsity.protocols` — the same ones the engine enforces at
 run time, so a component that passes here will not trip an ``InvariantViolation`` later.
 """
 
@@ -21,9 +21,9 @@ import torch
 from hypothesis import HealthCheck, errors, given, settings
 from hypothesis import strategies as st
 
-from maskforge.allocation import Allocation
-from maskforge.mask import Mask
-from maskforge.protocols import Grower, Pruner, Score
+from maskforge.sparsity.allocation import Allocation
+from maskforge.sparsity.mask import Mask
+from maskforge.sparsity.protocols import Grower, Pruner, Score
 from maskforge.testing.strategies import make_context, seeds, shape_maps
 
 

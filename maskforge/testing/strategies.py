@@ -12,8 +12,8 @@ import torch
 from hypothesis import strategies as st
 from torch import nn
 
-from maskforge.mask import Mask
-from maskforge.protocols import SparsityContext
+from maskforge.sparsity.mask import Mask
+from maskforge.sparsity.protocols import SparsityContext
 
 seeds = st.integers(min_value=0, max_value=2**31 - 1)
 

@@ -23,15 +23,15 @@ import torch.nn.functional as F
 from rich.console import Console
 from torch import nn
 
-from maskforge.checkpoint import save_atomic
+from maskforge.storage.checkpoint import save_atomic
 from maskforge.data.digits import load_digits
-from maskforge.engine import SparseEngine
+from maskforge.sparsity.engine import SparseEngine
 from maskforge.metrics.digits_classifier import digits_classifier_net
-from maskforge.param_filter import ParamFilter
-from maskforge.plugin_manager import Plugins, get_plugins
-from maskforge.schedules import Cadence
-from maskforge.sparsify import allocate, init_mask
-from maskforge.update import prune_and_grow
+from maskforge.sparsity.param_filter import ParamFilter
+from maskforge.plugin_system.manager import Plugins, get_plugins
+from maskforge.sparsity.schedules import Cadence
+from maskforge.sparsity.sparsify import allocate, init_mask
+from maskforge.sparsity.update import prune_and_grow
 
 
 @attrs.frozen

@@ -10,9 +10,9 @@ from __future__ import annotations
 
 import torch
 
-from maskforge.engine import MaskUpdateStats, SparseEngine
-from maskforge.protocols import Count, Grower, Pruner
-from maskforge.registry import describe
+from maskforge.sparsity.engine import MaskUpdateStats, SparseEngine
+from maskforge.sparsity.protocols import Count, Grower, Pruner
+from maskforge.plugin_system.registry import describe
 
 
 def drop_counts(nnz: dict[str, int], drop_fraction: float, pooled: bool) -> Count:

@@ -1,7 +1,7 @@
 """Built-in scores: magnitude, gradient magnitude, momentum magnitude, random.
 
-Each is a :class:`~maskforge.protocols.Score`: called with a
-:class:`~maskforge.protocols.SparsityContext`, it returns one float tensor per sparsified
+Each is a :class:`~maskforge.sparsity.protocols.Score`: called with a
+:class:`~maskforge.sparsity.protocols.SparsityContext`, it returns one float tensor per sparsified
 parameter, higher meaning more worth keeping (for a pruner) or growing (for a grower).
 
 A score that is the absolute value of some tensor (``|w|``, ``|grad|``, ``|m|``) also offers
@@ -15,7 +15,7 @@ from __future__ import annotations
 import attrs
 import torch
 
-from maskforge.protocols import Score, SparsityContext
+from maskforge.sparsity.protocols import Score, SparsityContext
 
 
 def score_sources(score: Score, ctx: SparsityContext) -> tuple[dict[str, torch.Tensor], bool]:

@@ -7,17 +7,17 @@ What it does, and when:
   pre-step hook; one fused ``torch._foreach_mul_`` with cached float masks);
 * after every ``optimizer.step()`` — multiplies the weights by the mask again, so weight decay,
   momentum or Adam's moments can never revive an inactive weight (and the optimizer state too,
-  for optimizers whose state can move at a zero gradient: see :mod:`maskforge.optimizer_state`);
+  for optimizers whose state can move at a zero gradient: see :mod:`maskforge.sparsity.optimizer_state`);
 * on every mask update (:meth:`SparseEngine.apply_update`) — checks the update before changing
   anything (drop ⊆ old, grow ∩ kept = ∅, exact counts, nnz preserved), raising
   :class:`~maskforge.errors.InvariantViolation` naming the component that broke a rule; then
   zeroes grown weights, sets dropped weights to exactly +0.0 and resets the optimizer state of
-  both — an entry dropped and regrown by the same update is kept as it is (a drop built by :meth:`Mask.from_positions <maskforge.mask.Mask.from_positions>` from the
+  both — an entry dropped and regrown by the same update is kept as it is (a drop built by :meth:`Mask.from_positions <maskforge.sparsity.mask.Mask.from_positions>` from the
   current mask, as the built-in pruners return, is a subset by construction and skips that
   lookup). It works on the flat indices of the changed entries (a few percent of each tensor), so
   an update costs no full pass over the weights; :meth:`SparseEngine.verify` checks every
   entry of every weight and optimizer state when you want the whole picture. On a CPU, the
-  compiled kernels of :mod:`maskforge.native` (when built) check and write each index in one walk.
+  compiled kernels of :mod:`maskforge.sparsity.native` (when built) check and write each index in one walk.
 
 It installs no forward hooks and no parametrizations: the model keeps plain parameters, so its
 ``state_dict()`` loads into a dense model of the same architecture and ``torch.compile`` sees
@@ -33,13 +33,13 @@ import attrs
 import torch
 from torch import nn
 
-from maskforge import native
-from maskforge.compaction import positions_where
+from maskforge.sparsity import native
+from maskforge.sparsity.compaction import positions_where
 from maskforge.errors import InvariantViolation, MaskMismatchError
-from maskforge.index_selection import gather
-from maskforge.mask import Mask
-from maskforge.optimizer_state import keeps_inactive_state_zero
-from maskforge.protocols import SparsityContext
+from maskforge.sparsity.index_selection import gather
+from maskforge.sparsity.mask import Mask
+from maskforge.sparsity.optimizer_state import keeps_inactive_state_zero
+from maskforge.sparsity.protocols import SparsityContext
 
 Preserve = Literal["layer", "total", "none"]
 
@@ -138,7 +138,7 @@ class SparseEngine:
         return self._mask
 
     def context(self, step: int = 0, generator: torch.Generator | None = None) -> SparsityContext:
-        """A :class:`~maskforge.protocols.SparsityContext` for scores, pruners and growers."""
+        """A :class:`~maskforge.sparsity.protocols.SparsityContext` for scores, pruners and growers."""
         return SparsityContext(
             params=self.params, mask=self._mask, optimizer=self.optimizer, step=step,
             generator=generator, network=self.network,

@@ -1,6 +1,6 @@
 """``maskforge export CHECKPOINT OUT``: a lossless compact generator for deployment.
 
-The exported file holds the generator's state dict in :mod:`maskforge.compact` form (per tensor
+The exported file holds the generator's state dict in :mod:`maskforge.storage.compact` form (per tensor
 the smallest of dense, bit-packed mask + nonzero values, or indices/gaps + values), its
 bit-packed mask and the recipe — written atomically with a content hash. The generator exported
 is the one samples come from: the averaged (EMA/SEMA) weights when the run has an averager.
@@ -17,14 +17,14 @@ from pathlib import Path
 import torch
 from torch import nn
 
-from maskforge.checkpoint import CheckpointError, load, save_atomic
-from maskforge.compact import compact_state_dict, expand_state_dict
-from maskforge.mask import Mask
-from maskforge.plugin_manager import Plugins, get_plugins
-from maskforge.recipe import GANRecipe, to_json
+from maskforge.storage.checkpoint import CheckpointError, load, save_atomic
+from maskforge.storage.compact import compact_state_dict, expand_state_dict
+from maskforge.sparsity.mask import Mask
+from maskforge.plugin_system.manager import Plugins, get_plugins
+from maskforge.runs.recipe import GANRecipe, to_json
 from maskforge.runs.components import build_model
 from maskforge.runs.restore import _ShapeOnly, load_run, recipe_from_json
-from maskforge.score_masking import bake_score_masks
+from maskforge.sparsity.score_masking import bake_score_masks
 
 FORMAT = "maskforge.generator/1"
 

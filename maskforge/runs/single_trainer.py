@@ -1,5 +1,5 @@
 """A minimal single-network training loop that drives any Strategy (the protocol in
-:mod:`maskforge.strategy`): attach, per-round optimizer, before/after step hooks, rounds.
+:mod:`maskforge.strategy.masked`): attach, per-round optimizer, before/after step hooks, rounds.
 
 Used by the quickstart and the strategy tests; the GAN trainers follow the same protocol with
 one strategy per network.
@@ -12,7 +12,7 @@ from collections.abc import Callable, Iterable
 import torch
 from torch import nn
 
-from maskforge.plugin_manager import Plugins, get_plugins
+from maskforge.plugin_system.manager import Plugins, get_plugins
 
 
 def train_single(

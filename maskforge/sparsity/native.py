@@ -5,7 +5,7 @@ numpy calls on a CPU:
 
 * :func:`reach` — the grower's candidate scan: the flat indices of the entries not excluded
   whose score reaches a bound, in increasing order, and their scores (what
-  :func:`maskforge.index_selection._reaching_cpu` computes in five passes per cache-sized
+  :func:`maskforge.sparsity.index_selection._reaching_cpu` computes in five passes per cache-sized
   piece), in one branch-free pass with AVX-512, AVX2 or portable C;
 * :func:`sample` — the scores at random positions that bracket that bound, in one call;
 * :func:`gather_magnitudes` — the pruner's ``|w|`` at the active entries, with the NaN check;

@@ -15,12 +15,12 @@ from collections.abc import Callable
 import torch
 from torch import nn
 
-from maskforge.allocation import Allocation
-from maskforge.mask import Mask
-from maskforge.param_filter import ParamFilter
-from maskforge.protocols import Score, SparsityContext
-from maskforge.scores import RandomScore
-from maskforge.selection import select_count
+from maskforge.sparsity.allocation import Allocation
+from maskforge.sparsity.mask import Mask
+from maskforge.sparsity.param_filter import ParamFilter
+from maskforge.sparsity.protocols import Score, SparsityContext
+from maskforge.sparsity.scores import RandomScore
+from maskforge.sparsity.selection import select_count
 
 
 def allocate(

@@ -9,10 +9,10 @@ from __future__ import annotations
 
 import attrs
 
-from maskforge.index_selection import select_positions_at
-from maskforge.mask import Mask
-from maskforge.protocols import Count, Score, SparsityContext
-from maskforge.scores import MagnitudeScore, RandomScore, score_sources
+from maskforge.sparsity.index_selection import select_positions_at
+from maskforge.sparsity.mask import Mask
+from maskforge.sparsity.protocols import Count, Score, SparsityContext
+from maskforge.sparsity.scores import MagnitudeScore, RandomScore, score_sources
 
 
 @attrs.frozen

@@ -17,7 +17,7 @@ import matplotlib
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt
 
-from maskforge.mask import Mask
+from maskforge.sparsity.mask import Mask
 
 
 def _records(run_dir: Path, event: str = "step") -> list[dict]:

@@ -27,8 +27,8 @@ from __future__ import annotations
 import numpy as np
 import torch
 
-from maskforge import native
-from maskforge.compaction import positions_where
+from maskforge.sparsity import native
+from maskforge.sparsity.compaction import positions_where
 
 _FLOATS = (torch.float32, torch.float16, torch.bfloat16)
 _KEY_LIMIT = 1 << 32

@@ -25,9 +25,9 @@ from typing import Any
 import attrs
 import pluggy
 
-from maskforge import hookspecs
+from maskforge.plugin_system import hookspecs
 from maskforge.errors import DuplicateComponentError, PluginLoadError, PluginLoadWarning
-from maskforge.registry import Registry
+from maskforge.plugin_system.registry import Registry
 
 ENTRY_POINT_GROUP = "maskforge"
 STRICT_ENV = "MASKFORGE_STRICT_PLUGINS"

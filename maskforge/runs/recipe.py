@@ -1,7 +1,7 @@
 """The recipe schema: frozen attrs objects a recipe file combines into ``recipe = GANRecipe(...)``.
 
 Every field can be overridden from the command line with ``--set path.to.field=value``
-(:mod:`maskforge.overrides`); the resolved recipe is written to the run directory as JSON and
+(:mod:`maskforge.runs.overrides`); the resolved recipe is written to the run directory as JSON and
 stored in every checkpoint. Nothing here builds a model or touches data: that happens when the
 run starts.
 """
@@ -13,8 +13,8 @@ from typing import Any
 
 import attrs
 
-from maskforge.plugin_manager import Plugins, get_plugins
-from maskforge.schedules import CosineDecay
+from maskforge.plugin_system.manager import Plugins, get_plugins
+from maskforge.sparsity.schedules import CosineDecay
 
 
 def _positive(instance, attribute, value):

@@ -2,12 +2,12 @@
 
 A prune-and-grow update touches a few percent of a layer's entries, so its selections should cost
 about one read of the scores and nothing proportional to the layer beyond that. The functions
-here rank exactly like :mod:`maskforge.selection` — by score, equal scores by position (the lower
+here rank exactly like :mod:`maskforge.sparsity.selection` — by score, equal scores by position (the lower
 flat index first; across several tensors ranked together, the earlier tensor first), NaN never
 chosen, exactly ``k`` chosen — but return the chosen positions instead of full boolean masks:
 
 * :func:`select_at` ranks only the entries at given flat indices (a pruner ranks the active
-  entries, whose indices the :class:`~maskforge.mask.Mask` keeps);
+  entries, whose indices the :class:`~maskforge.sparsity.mask.Mask` keeps);
 * :func:`select_outside` ranks every entry outside an excluded region (a grower ranks all entries
   but the kept ones) in *one* chunked pass over the scores that keeps only the entries that can
   still be chosen;
@@ -15,14 +15,14 @@ chosen, exactly ``k`` chosen — but return the chosen positions instead of full
 
 Both can read ``|x|`` from a signed tensor ``x`` (``magnitude=True``) without materialising it.
 :func:`select_positions_at` answers with positions in the given index instead (for
-:meth:`Mask.from_positions <maskforge.mask.Mask.from_positions>`). On a CPU the pass, its
+:meth:`Mask.from_positions <maskforge.sparsity.mask.Mask.from_positions>`). On a CPU the pass, its
 sample, the reads of ``|x|`` at given indices and the final compaction run as compiled kernels
-where :mod:`maskforge.native` applies (same answers; else torch and numpy). Every other
-compaction (``nonzero``) goes through :func:`maskforge.compaction.positions_where`.
-The exact core ranks order-preserving integers (:mod:`maskforge.ordered_keys`): on a CPU the
+where :mod:`maskforge.sparsity.native` applies (same answers; else torch and numpy). Every other
+compaction (``nonzero``) goes through :func:`maskforge.sparsity.compaction.positions_where`.
+The exact core ranks order-preserving integers (:mod:`maskforge.sparsity.ordered_keys`): on a CPU the
 scores' int32 order bits, ties resolved by key where they straddle the cut, else packed (score,
 key) int64 keys; inputs of up to ``DIRECT`` entries in one partition; larger ones are first
-bracketed from a seeded random sample as in :mod:`maskforge.selection`. When a bracket misses, the exact answer is
+bracketed from a seeded random sample as in :mod:`maskforge.sparsity.selection`. When a bracket misses, the exact answer is
 computed from all eligible entries, so the result never depends on the sample — only the time.
 """
 
@@ -34,9 +34,9 @@ from collections.abc import Mapping, Sequence
 import numpy as np
 import torch
 
-from maskforge import native
-from maskforge.compaction import positions_where
-from maskforge.ordered_keys import (
+from maskforge.sparsity import native
+from maskforge.sparsity.compaction import positions_where
+from maskforge.sparsity.ordered_keys import (
     best_by_order_bits,
     kth_smallest,
     ordered_keys,
@@ -46,7 +46,7 @@ from maskforge.ordered_keys import (
 #: Inputs with fewer entries than this are resolved directly (no sampling).
 SMALL = 1 << 12
 #: Inputs up to this many entries are selected by one partition of packed keys
-#: (:mod:`maskforge.ordered_keys`); larger ones are bracketed from a sample first.
+#: (:mod:`maskforge.sparsity.ordered_keys`); larger ones are bracketed from a sample first.
 DIRECT = 1 << 20
 #: Entries per step of :func:`select_outside`'s pass on a CPU (its temporaries stay in cache).
 CHUNK = 1 << 18
@@ -67,7 +67,7 @@ def _best_positions(
     keys_below: int | None = None, no_nan: bool = False,
 ) -> torch.Tensor:
     """:func:`best_positions`; ``non_negative``, ``keys_below`` and ``no_nan`` are promises
-    about the inputs that save passes (see :func:`~maskforge.ordered_keys.ordered_keys`)."""
+    about the inputs that save passes (see :func:`~maskforge.sparsity.ordered_keys.ordered_keys`)."""
     m = values.numel()
     # Magnitudes sum to NaN exactly when one is NaN (no -inf to cancel +inf): one reduction.
     if not no_nan and bool(torch.isnan(values.sum() if non_negative else values).any()):
@@ -225,7 +225,7 @@ def select_positions_at(
     magnitude: bool = False,
 ) -> dict[str, torch.Tensor]:
     """:func:`select_at`, answered with *positions* into ``index[name]`` instead of flat indices
-    (what :meth:`Mask.from_positions <maskforge.mask.Mask.from_positions>` takes)."""
+    (what :meth:`Mask.from_positions <maskforge.sparsity.mask.Mask.from_positions>` takes)."""
     names = list(sources)
     read = {n: _values_at(sources[n], index[n], magnitude) for n in names}
     if isinstance(count, Mapping):
@@ -374,7 +374,7 @@ def _reaching_cpu(
     expected: float | None = None,
 ) -> tuple[torch.Tensor, torch.Tensor]:
     """:func:`_reaching` on a CPU, and the scores found there (``expected``: an estimate of
-    their count). With the compiled scan (:mod:`maskforge.native`), in one pass; else one
+    their count). With the compiled scan (:mod:`maskforge.sparsity.native`), in one pass; else one
     cache-sized piece at a time, ``|x|`` by torch (threaded); the comparison, the exclusion and
     the compaction by numpy (its comparison into bool is about 5x faster than torch's), each
     piece compacted and its scores read while they are still in cache."""

@@ -26,9 +26,9 @@ from collections.abc import Callable, Iterable, Iterator, Mapping
 import torch
 from torch import nn
 
-from maskforge.compaction import positions_where
+from maskforge.sparsity.compaction import positions_where
 from maskforge.errors import MaskMismatchError
-from maskforge.packing import pack_bits, unpack_bits
+from maskforge.sparsity.packing import pack_bits, unpack_bits
 
 STATE_FORMAT = "maskforge.mask/1"
 

@@ -19,7 +19,7 @@ import attrs
 import torch
 from torch import nn
 
-from maskforge.mask import Mask
+from maskforge.sparsity.mask import Mask
 
 
 def _check_beta(instance, attribute, value):

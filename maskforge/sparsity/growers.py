@@ -10,10 +10,10 @@ from __future__ import annotations
 
 import attrs
 
-from maskforge.index_selection import select_outside
-from maskforge.mask import Mask
-from maskforge.protocols import Count, Score, SparsityContext
-from maskforge.scores import GradientMagnitudeScore, MomentumScore, RandomScore, score_sources
+from maskforge.sparsity.index_selection import select_outside
+from maskforge.sparsity.mask import Mask
+from maskforge.sparsity.protocols import Count, Score, SparsityContext
+from maskforge.sparsity.scores import GradientMagnitudeScore, MomentumScore, RandomScore, score_sources
 
 
 @attrs.frozen

@@ -35,7 +35,7 @@ import torch
 from torch import nn
 from torch.utils.flop_counter import FlopCounterMode
 
-from maskforge.mask import Mask
+from maskforge.sparsity.mask import Mask
 
 _SUFFIXES = (".parametrizations.weight.original", ".weight_orig", ".weight")
 

@@ -21,9 +21,9 @@ import torch
 from torch import nn
 from torch.nn.utils import parametrize
 
-from maskforge.mask import Mask
-from maskforge.protocols import Count
-from maskforge.selection import select_count
+from maskforge.sparsity.mask import Mask
+from maskforge.sparsity.protocols import Count
+from maskforge.sparsity.selection import select_count
 
 
 class _StraightThroughMask(torch.autograd.Function):
@@ -70,7 +70,7 @@ class ScoreTopK:
         self._key = key
 
     def bool_masks(self) -> Mask:
-        """The masks in force (as a :class:`~maskforge.mask.Mask`)."""
+        """The masks in force (as a :class:`~maskforge.sparsity.mask.Mask`)."""
         self._refresh()
         return Mask(dict(self._masks))
 

@@ -315,7 +315,7 @@ def select_count(
     within: Mapping[str, torch.Tensor] | None = None,
     method: Method = "auto",
 ) -> dict[str, torch.Tensor]:
-    """Dispatch on a :data:`~maskforge.protocols.Count`: per tensor for a mapping, global for an int."""
+    """Dispatch on a :data:`~maskforge.sparsity.protocols.Count`: per tensor for a mapping, global for an int."""
     if isinstance(count, Mapping):
         return select_topk_per_tensor(scores, count, largest=largest, within=within, method=method)
     return select_topk_global(scores, int(count), largest=largest, within=within, method=method)

@@ -4,8 +4,8 @@ A sparse model's ``state_dict()`` is mostly zeros; :func:`compact_state_dict` st
 in the smallest of a few encodings and :func:`expand_state_dict` restores it bit for bit: same
 dtype, same shape, same bytes. Values are moved through an integer view of the same width, never
 through arithmetic, so NaN payloads survive, and so does the sign of zero: masking by
-multiplication (``w * mask``, what :class:`~maskforge.engine.SparseEngine` and
-:meth:`~maskforge.mask.Mask.apply_` do) leaves ``-0.0`` wherever a negative weight was masked,
+multiplication (``w * mask``, what :class:`~maskforge.sparsity.engine.SparseEngine` and
+:meth:`~maskforge.sparsity.mask.Mask.apply_` do) leaves ``-0.0`` wherever a negative weight was masked,
 and those are recorded too (see ``"negative_zeros"`` below). Pass ``keep_zero_signs=False`` to
 store every ``-0.0`` as ``+0.0`` instead: numerically the same tensor (``torch.equal`` holds),
 and smaller when about half the zeros are negative, but no longer bit-identical.
@@ -26,7 +26,7 @@ Every ``entry`` is a dict with ``"encoding"``, ``"dtype"`` (the torch dtype's na
 ``"values"`` (a 1-D tensor of the same dtype), and their flat positions in one of three ways:
 
 ``"bitmask"``
-    ``"mask"``: uint8, :func:`~maskforge.packing.pack_bits` of the flat nonzero pattern
+    ``"mask"``: uint8, :func:`~maskforge.sparsity.packing.pack_bits` of the flat nonzero pattern
     (``ceil(numel / 8)`` bytes).
 ``"index"``
     ``"indices"``: the ascending flat positions as int16 (when ``numel <= 32768``), int32 or int64.
@@ -45,7 +45,7 @@ The encoder counts the bytes of each choice (plus a fixed cost per stored tensor
 smallest; ties go to the earlier one in the order dense, bitmask, index, gaps. Tensors whose
 dtype has no integer view of the same width (quantized, sub-byte) and non-strided tensors are
 always stored dense. :func:`save_compact` writes the encoding atomically
-(:func:`maskforge.checkpoint.save_atomic`); :func:`load_compact` reads it back with
+(:func:`maskforge.storage.checkpoint.save_atomic`); :func:`load_compact` reads it back with
 ``weights_only=True`` and expands it.
 """
 
@@ -58,8 +58,8 @@ from typing import Any
 
 import torch
 
-from maskforge.checkpoint import load, save_atomic
-from maskforge.packing import pack_bits, unpack_bits
+from maskforge.storage.checkpoint import load, save_atomic
+from maskforge.sparsity.packing import pack_bits, unpack_bits
 
 FORMAT = "maskforge.compact/1"
 ENCODINGS = ("dense", "bitmask", "index", "gaps")

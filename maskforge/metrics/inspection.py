@@ -7,10 +7,10 @@ from pathlib import Path
 
 from rich.table import Table
 
-from maskforge import flops
-from maskforge.checkpoint import load
-from maskforge.export import is_export, load_generator
-from maskforge.plugin_manager import Plugins
+from maskforge.metrics import flops
+from maskforge.storage.checkpoint import load
+from maskforge.runs.export import is_export, load_generator
+from maskforge.plugin_system.manager import Plugins
 from maskforge.runs.restore import load_run
 
 

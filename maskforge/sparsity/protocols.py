@@ -26,7 +26,7 @@ import attrs
 import torch
 from torch import nn
 
-from maskforge.mask import Mask
+from maskforge.sparsity.mask import Mask
 
 Count = Mapping[str, int] | int
 """Per-parameter exact counts, or one global count (selection over all parameters together)."""

@@ -35,7 +35,7 @@ def maskforge_register(registry):
 
     Called once per process, when plugins load, for every plugin in load order.
 
-    :param registry: a :class:`maskforge.registry.RegistrationScope` bound to this plugin. Call
+    :param registry: a :class:`maskforge.plugin_system.registry.RegistrationScope` bound to this plugin. Call
         ``registry.register(kind, name, factory, description=None)`` with ``kind`` one of
         ``score, allocator, pruner, grower, averager, schedule, strategy, model, loss,
         dataset``; ``factory(**options)`` must build the component from a recipe's options.
@@ -73,7 +73,7 @@ def maskforge_step_end(step, metrics):
 def maskforge_mask_update(stats):
     """A mask update was applied and passed the invariant checks.
 
-    :param stats: :class:`maskforge.engine.MaskUpdateStats` — network, step, component,
+    :param stats: :class:`maskforge.sparsity.engine.MaskUpdateStats` — network, step, component,
         dropped / grown counts per parameter, nnz, density and exploration rate.
     :return: ignored.
     """

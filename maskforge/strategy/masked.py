@@ -14,7 +14,7 @@ A trainer drives every strategy the same way, once per network (G and D each get
         strategy.end_round(round)                                        # then a new optimizer, bound
 
 :class:`MaskedStrategy` implements the common part — allocate a density over the sparsified
-parameters, choose the initial entries by a score, bind a :class:`~maskforge.engine.SparseEngine`
+parameters, choose the initial entries by a score, bind a :class:`~maskforge.sparsity.engine.SparseEngine`
 — and is itself the *static* strategy. Plugins subclass it and override one or two hooks.
 """
 
@@ -27,12 +27,12 @@ import attrs
 import torch
 from torch import nn
 
-from maskforge.allocation import Allocation, check_density
-from maskforge.engine import MaskUpdateStats, SparseEngine
-from maskforge.mask import Mask
-from maskforge.param_filter import ParamFilter, layer_types
-from maskforge.plugin_manager import Plugins, get_plugins
-from maskforge.sparsify import allocate, init_mask
+from maskforge.sparsity.allocation import Allocation, check_density
+from maskforge.sparsity.engine import MaskUpdateStats, SparseEngine
+from maskforge.sparsity.mask import Mask
+from maskforge.sparsity.param_filter import ParamFilter, layer_types
+from maskforge.plugin_system.manager import Plugins, get_plugins
+from maskforge.sparsity.sparsify import allocate, init_mask
 
 
 def _density(instance, attribute, value):

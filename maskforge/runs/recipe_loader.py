@@ -1,9 +1,9 @@
 """Loading recipe files: Python files that define a module-level ``recipe``.
 
 A recipe file builds nothing heavy at import — it only declares frozen attrs objects from
-:mod:`maskforge.recipe`::
+:mod:`maskforge.runs.recipe`::
 
-    from maskforge.recipe import GANRecipe, SparsitySpec
+    from maskforge.runs.recipe import GANRecipe, SparsitySpec
     recipe = GANRecipe("mine", g_sparsity=SparsitySpec("stu_gan", {"density": 0.1}))
 
 :func:`load_recipe` executes the file in a fresh module namespace and returns its ``recipe``.
@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from maskforge.errors import MaskforgeError
-from maskforge.recipe import SparsitySpec
+from maskforge.runs.recipe import SparsitySpec
 
 __all__ = ["RecipeError", "SparsitySpec", "load_recipe"]
 
@@ -49,12 +49,12 @@ def load_recipe(path: Path | str) -> Any:
 
 def load_run_recipe(path: Path | str) -> Any:
     """:func:`load_recipe` for ``maskforge run``: the ``recipe`` must be a ``GANRecipe``."""
-    from maskforge.recipe import GANRecipe
+    from maskforge.runs.recipe import GANRecipe
 
     recipe = load_recipe(path)
     if not isinstance(recipe, GANRecipe):
         raise RecipeError(
             f"recipe {path} sets `recipe` to a {type(recipe).__name__}, not a GANRecipe; "
-            "build it with maskforge.recipe.GANRecipe(...) (see docs/recipes.md)"
+            "build it with maskforge.runs.recipe.GANRecipe(...) (see docs/recipes.md)"
         )
     return recipe
