@@ -1,7 +1,5 @@
 """What users would write without maskforge: the baselines ``bench/run.py`` measures alongside.
 
-* :func:`sort_update` — a RigL-style drop-and-grow update that sorts ``|w|`` and ``|grad|`` of
-  every layer (as the reference implementations do), then applies the new mask by hand.
 * :func:`attach_sorted_edge_popup` — edge-popup as in Ramanujan et al.'s code: a parametrization
   that sorts the layer's ``|scores|`` at every forward to build its top-k mask, with a
   straight-through gradient to the scores.
@@ -20,36 +18,6 @@ import torch
 import torch.nn.utils.prune as tprune
 from torch import nn
 from torch.nn.utils import parametrize
-
-
-@torch.no_grad()
-def sort_update(
-    params: Mapping[str, nn.Parameter],
-    masks: dict[str, torch.Tensor],
-    optimizer: torch.optim.Optimizer,
-    drop_fraction: float,
-) -> None:
-    """Per layer: drop the smallest active |w|, grow the largest inactive |grad| (full sorts)."""
-    for name, p in params.items():
-        active = masks[name].reshape(-1)
-        n_drop = round(drop_fraction * int(active.sum()))
-        w = p.detach().reshape(-1)
-        drop_order = torch.sort(torch.where(active, w.abs(), torch.full_like(w, math.inf)), stable=True).indices
-        drop = torch.zeros_like(active)
-        drop[drop_order[:n_drop]] = True
-        kept = active & ~drop
-        g = p.grad.detach().reshape(-1).abs()
-        grow_order = torch.sort(torch.where(kept, torch.full_like(g, -math.inf), g), descending=True, stable=True).indices
-        grow = torch.zeros_like(active)
-        grow[grow_order[:n_drop]] = True
-        new = kept | grow
-        w.masked_fill_(grow, 0.0)
-        changed = drop | grow
-        for value in optimizer.state.get(p, {}).values():
-            if isinstance(value, torch.Tensor) and value.shape == p.shape:
-                value.reshape(-1).masked_fill_(changed, 0.0)
-        w.mul_(new.to(w.dtype))
-        masks[name] = new.reshape(p.shape)
 
 
 class _SortedSubnet(torch.autograd.Function):

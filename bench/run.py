@@ -31,9 +31,7 @@ from rich.console import Console
 from rich.table import Table
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from baselines import attach_sorted_edge_popup, attach_torch_prune, sort_update
-
-from maskforge.sparsity import native
+from baselines import attach_sorted_edge_popup, attach_torch_prune
 
 REPO = Path(__file__).resolve().parent.parent
 
@@ -61,20 +59,18 @@ class Row:
 class Sizes:
     repeats: int
     step_repeats: int
-    topk_numel: int
-    topk_tensors: int
     biggan_width: float
-    update_width: float
-    update_resolution: int
+    amortised_width: float
+    amortised_steps: int
     ep_width: float
     ep_resolution: int
     compact_width: float
 
 
-FULL = Sizes(repeats=5, step_repeats=12, topk_numel=64 << 20, topk_tensors=8, biggan_width=1.0,
-             update_width=1.0, update_resolution=64, ep_width=0.25, ep_resolution=64, compact_width=1.0)
-QUICK = Sizes(repeats=3, step_repeats=4, topk_numel=4 << 20, topk_tensors=4, biggan_width=0.25,
-              update_width=0.25, update_resolution=64, ep_width=0.125, ep_resolution=32, compact_width=0.25)
+FULL = Sizes(repeats=5, step_repeats=12, biggan_width=1.0, amortised_width=0.125, amortised_steps=500,
+             ep_width=0.25, ep_resolution=64, compact_width=1.0)
+QUICK = Sizes(repeats=3, step_repeats=4, biggan_width=0.25, amortised_width=0.125, amortised_steps=10,
+              ep_width=0.125, ep_resolution=32, compact_width=0.25)
 
 
 # -- timing ---------------------------------------------------------------------------------------
@@ -154,137 +150,101 @@ def bench_train_step(s: Sizes, device: torch.device) -> list[Row]:
     ]
 
 
-def bench_update(s: Sizes, device: torch.device) -> list[Row]:
-    """prune_and_grow (magnitude drop, gradient growth) on the GFMN generator vs one copy pass."""
-    from maskforge import prune_and_grow
-    from maskforge.models import GFMNGenerator
+def bench_amortised(s: Sizes, device: torch.device) -> list[Row]:
+    """What users pay for mask updates: N train steps of the BigGAN-C10 recipe (reduced width)
+    with its strategies (G: stu_gan at its ΔT, one update included; D: 50% static) against N
+    dense steps of the same models, in blocks taken in turn in one process."""
     from maskforge.plugin_system.manager import get_plugins
-    from maskforge.sparsity.update import drop_counts
+    from maskforge.runs.recipe_loader import load_recipe
 
-    def make(**engine_options):
-        torch.manual_seed(0)
-        model = GFMNGenerator(resolution=s.update_resolution, width=s.update_width).to(device)
-        opt = torch.optim.Adam(model.parameters(), lr=1e-4)
-        engine = _sparse_engine(model, 0.1, opt, **engine_options)
-        z = torch.randn(2, model.dim_z, generator=torch.Generator().manual_seed(1)).to(device)
-        model(z).square().mean().backward()
-        opt.step()  # Adam state exists (and is reset by the updates)
-        opt.zero_grad(set_to_none=True)
-        model(z).square().mean().backward()  # the dense gradient the grower ranks
-        return engine, opt
-
-    checked, _ = make()
-    unchecked, _ = make(check_invariants=False)
-    baseline, baseline_opt = make()
-    masks = {n: m.clone() for n, m in baseline.mask.items()}
+    recipe = load_recipe(REPO / "recipes" / "stu_biggan.py")
     plugins = get_plugins()
-    pruner, grower = plugins.create("pruner", "magnitude"), plugins.create("grower", "gradient")
-    params = list(checked.params.values())
-    buffers = [p.detach().clone() for p in params]
-    sources = [p.detach() for p in params]
-    def select(grow: bool):
-        """The update's selections alone, on the same (evolving) state, without applying them."""
-        def run():
-            ctx = checked.context()
-            drop = pruner.drop(ctx, drop_counts(ctx.mask.nnz(), 0.3, pooled=False))
-            if grow:
-                grower.grow(ctx, ctx.mask - drop, drop.nnz())
-        return run
+    every = s.amortised_steps  # the recipe's ΔT (500) at full size
+    r, data = recipe.train, recipe.data
+    loss = plugins.create("loss", recipe.loss.name)
 
-    t = interleaved({
-        "copy": lambda: torch._foreach_copy_(buffers, sources),
-        "maskforge": lambda: prune_and_grow(checked, pruner, grower, 0.3),
-        "unchecked": lambda: prune_and_grow(unchecked, pruner, grower, 0.3),
-        "sort": lambda: sort_update(baseline.params, masks, baseline_opt, 0.3),
-        "drop": select(grow=False),
-        "select": select(grow=True),
-    }, s.repeats, device)
-    paths = ["1", "0"] if native.enabled() else ["0"]
-    trained = _update_between_training_steps(make, pruner, grower, 2 * s.repeats + 1, device, paths)
-    n = sum(p.numel() for p in params) / 1e6
-    label = (f"prune+grow update in a training loop, GFMN G ({n:.1f}M sparsified params), density 0.1, drop 0.3, "
-             f"compiled kernels: {native.kernel_in_use()}")
-    pure = [Row("  same, pure torch + numpy path (MASKFORGE_NATIVE=0), rounds interleaved with the row above",
-                "one copy pass, timed just before it", *trained["0"], None)] if len(paths) > 1 else []
+    def make(sparse: bool):
+        torch.manual_seed(0)
+        common = {"resolution": data.resolution, "channels": data.channels, "n_classes": 10}
+        G = plugins.create("model", recipe.generator.name, **{**common, **recipe.generator.options, "width": s.amortised_width}).to(device)
+        D = plugins.create("model", recipe.discriminator.name, **{**common, **recipe.discriminator.options, "width": s.amortised_width}).to(device)
+        opt_g = torch.optim.Adam(G.parameters(), lr=recipe.g_optimizer.lr, betas=recipe.g_optimizer.betas)
+        opt_d = torch.optim.Adam(D.parameters(), lr=recipe.d_optimizer.lr, betas=recipe.d_optimizer.betas)
+        strategies = None
+        if sparse:
+            strategies = []
+            for model, opt, spec, network in ((G, opt_g, recipe.g_sparsity, "G"), (D, opt_d, recipe.d_sparsity, "D")):
+                options = {**spec.options, **({"update_every": every} if network == "G" else {})}
+                strategy = plugins.create("strategy", spec.strategy, **options)
+                strategy.attach(model, network=network, generator=torch.Generator().manual_seed(1), total_steps=r.steps)
+                strategy.bind(opt)
+                strategies.append(strategy)
+        return {"G": G, "D": D, "opt_g": opt_g, "opt_d": opt_d, "strategies": strategies, "step": 0, "d_step": 0}
+
+    gen = torch.Generator(device=device).manual_seed(2)
+    reals = torch.rand(4, r.batch_size, data.channels, data.resolution, data.resolution, generator=gen, device=device) * 2 - 1
+    labels = torch.randint(0, 10, (4, r.batch_size), generator=gen, device=device)
+
+    def step(arm) -> None:
+        G, D, opt_g, opt_d = arm["G"], arm["D"], arm["opt_g"], arm["opt_d"]
+        g_strategy, d_strategy = arm["strategies"] or (None, None)
+        arm["step"] += 1
+        for _ in range(r.d_steps):
+            arm["d_step"] += 1
+            i = arm["d_step"] % len(reals)
+            z = torch.randn(r.batch_size, G.dim_z, generator=gen, device=device)
+            with torch.no_grad():
+                fake = G(z, labels[i])
+            opt_d.zero_grad(set_to_none=True)
+            loss.discriminator(D(reals[i], labels[i]), D(fake, labels[i])).backward()
+            if d_strategy:
+                d_strategy.before_step(arm["d_step"])
+            opt_d.step()
+            if d_strategy:
+                d_strategy.after_step(arm["d_step"])
+        D.requires_grad_(False)
+        z = torch.randn(r.batch_size, G.dim_z, generator=gen, device=device)
+        opt_g.zero_grad(set_to_none=True)
+        loss.generator(D(G(z, labels[0]), labels[0])).backward()
+        if g_strategy:
+            g_strategy.before_step(arm["step"])
+        opt_g.step()
+        if g_strategy:
+            g_strategy.after_step(arm["step"])
+        D.requires_grad_(True)
+
+    arms = {"sparse": make(True), "dense": make(False)}
+    for arm in arms.values():  # a warm-up step each, not counted (the schedule then restarts at step 1)
+        step(arm)
+        arm["step"] = arm["d_step"] = 0
+    block = max(1, every // 10)
+    times: dict[str, list[float]] = {"sparse": [], "dense": []}
+    for start in range(0, every, block):
+        for name, arm in arms.items():
+            for _ in range(min(block, every - start)):
+                _sync(device)
+                began = time.perf_counter()
+                step(arm)
+                _sync(device)
+                times[name].append(time.perf_counter() - began)
+    sparse, dense = sum(times["sparse"]), sum(times["dense"])
+    typical = statistics.median(times["sparse"][:-1])
+    event = times["sparse"][-1] - typical  # step ΔT carries the update
+    label = (f"{every} train steps of stu_biggan (width {s.amortised_width}, batch {r.batch_size}, {r.d_steps} D steps), "
+             f"G stu_gan with 1 update (ΔT={every}), D static")
     return [
-        Row(label, "one copy pass over those params, timed just before it", *trained[paths[0]], 10.0),
-        *pure,
-        Row("  same update repeated on an unchanged state (no training in between)", "one copy pass", t["maskforge"], t["copy"], None),
-        Row("  same, engine built with check_invariants=False", "one copy pass", t["unchecked"], t["copy"], None),
-        Row("  of which: the pruner's selection (|w| of the active entries)", "one copy pass", t["drop"], t["copy"], None),
-        Row("  of which: the grower's selection (one pass over |grad|)", "one copy pass", t["select"] - t["drop"], t["copy"], None),
-        Row("  of which: the engine applying it (checks, writes at the changed entries)", "one copy pass",
-            t["maskforge"] - t["select"], t["copy"], None),
-        Row("  sort-based update (torch.sort of |w| and |grad| per layer)", "one copy pass", t["sort"], t["copy"], None),
-        Row("  sort-based update", "the repeated maskforge update", t["sort"], t["maskforge"], None),
+        Row(f"amortised mask overhead: {label}", f"{every} dense steps, same models", sparse, dense, 1.01),
+        Row("  update event (the extra time of the step carrying it)", "one sparse train step (median)", event, typical, None),
+        Row("  per-step masking (sparse steps without an update)", "one dense step (median)", typical,
+            statistics.median(times["dense"]), None),
     ]
 
 
-def _update_between_training_steps(make, pruner, grower, repeats: int, device: torch.device,
-                                   paths: list[str]) -> dict[str, tuple[float, float]]:
-    """Median seconds of an update made after two (untimed) Adam steps, as in a run, and of a
-    copy pass over the same parameters timed right before it in the same loop; per value of
-    ``MASKFORGE_NATIVE`` in ``paths``, taking turns round by round on the same engine."""
-    from maskforge import prune_and_grow
-
-    engine, opt = make()
-    model = engine.model
-    z = torch.randn(2, model.dim_z, generator=torch.Generator().manual_seed(2)).to(device)
-    params = list(engine.params.values())
-    buffers = [p.detach().clone() for p in params]
-    updates = {path: [] for path in paths}
-    copies = {path: [] for path in paths}
-    saved = os.environ.get("MASKFORGE_NATIVE")
-    try:
-        for i in range(len(paths) * (repeats + 1)):  # the first round of each path warms up
-            path = paths[i % len(paths)]
-            os.environ["MASKFORGE_NATIVE"] = path
-            for step in range(3):  # two training steps, then the backward whose gradient the grower ranks
-                opt.zero_grad(set_to_none=True)
-                model(z).square().mean().backward()
-                if step < 2:
-                    opt.step()
-            _sync(device)
-            start = time.perf_counter()
-            torch._foreach_copy_(buffers, [p.detach() for p in params])
-            _sync(device)
-            middle = time.perf_counter()
-            prune_and_grow(engine, pruner, grower, 0.3)
-            _sync(device)
-            if i >= len(paths):
-                copies[path].append(middle - start)
-                updates[path].append(time.perf_counter() - middle)
-    finally:
-        if saved is None:
-            os.environ.pop("MASKFORGE_NATIVE", None)
-        else:
-            os.environ["MASKFORGE_NATIVE"] = saved
-    return {path: (statistics.median(updates[path]), statistics.median(copies[path])) for path in paths}
-
-
-def bench_topk(s: Sizes, device: torch.device) -> list[Row]:
-    """Exact global top-k over several tensors vs torch.kthvalue / torch.topk on their concatenation."""
-    from maskforge.sparsity.selection import select_topk_global
-
-    gen = torch.Generator(device=device).manual_seed(0)
-    flat = torch.randn(s.topk_numel, generator=gen, device=device)
-    parts = {f"t{i}": chunk for i, chunk in enumerate(flat.chunk(s.topk_tensors))}
-    numel = flat.numel()
-    label = f"exact global top-k mask, {numel / 2**20:.0f}M scores in {len(parts)} tensors"
-    rows = []
-    for density in (0.1, 0.5):
-        k = int(density * numel)
-        fns = {
-            "maskforge": lambda k=k: select_topk_global(parts, k),
-            "kthvalue": lambda k=k: torch.kthvalue(flat if device.type != "mps" else flat.cpu(), numel - k + 1),
-        }
-        if density == 0.1:
-            fns["topk"] = lambda k=k: torch.topk(flat, k, sorted=False)
-        t = interleaved(fns, s.repeats, device)
-        rows.append(Row(f"{label}, k={density:.0%}", "torch.kthvalue (threshold only)", t["maskforge"], t["kthvalue"], 0.25))
-        if "topk" in t:
-            rows.append(Row(f"{label}, k={density:.0%}", "torch.topk (values+indices)", t["maskforge"], t["topk"], None))
-    return rows
+def bench_lines(s: Sizes, device: torch.device) -> list[Row]:
+    """Lines in the selection + mask-update path (selection module, engine, mask)."""
+    files = ["selection.py", "engine.py", "mask.py"]
+    lines = sum(len((REPO / "maskforge" / "sparsity" / f).read_text().splitlines()) for f in files)
+    return [Row("lines in maskforge/sparsity/{selection,engine,mask}.py (wc -l)", "—", lines, None, 900, unit="lines")]
 
 
 def bench_edge_popup(s: Sizes, device: torch.device) -> list[Row]:
@@ -332,8 +292,8 @@ def _saved_bytes(obj) -> int:
 
 def bench_compact(s: Sizes, device: torch.device) -> list[Row]:
     """Compact checkpoint of a 95%-sparse BigGAN-C10 G vs its dense torch.save."""
-    from maskforge.storage.compact import compact_state_dict, expand_state_dict
     from maskforge.models import BigGANGenerator
+    from maskforge.storage.compact import compact_state_dict, expand_state_dict
 
     torch.manual_seed(0)
     model = BigGANGenerator(resolution=32, width=s.compact_width, n_classes=10)
@@ -378,6 +338,8 @@ def _cpu_name() -> str:
 def _fmt(value: float, unit: str) -> str:
     if unit == "B":
         return f"{value / 2**20:.2f} MiB"
+    if unit == "lines":
+        return f"{value:.0f}"
     return f"{value:.1f} s" if value >= 10 else f"{value * 1e3:.1f} ms"
 
 
@@ -387,7 +349,7 @@ def render(rows: list[Row], console: Console) -> None:
         table.add_column(col, justify="right" if col in ("measured", "compared", "ratio") else "left")
     for row in rows:
         if row.compared is None:
-            ratio, target = "—", "reported" if row.target is None else f"<= {row.target:g} s"
+            ratio, target = "—", "reported" if row.target is None else f"<= {row.target:g} {'lines' if row.unit == 'lines' else 's'}"
             compared = "—"
         else:
             ratio, target = f"{row.value:.3f}", "reported" if row.target is None else f"<= {row.target:g}"
@@ -396,7 +358,8 @@ def render(rows: list[Row], console: Console) -> None:
     console.print(table)
 
 
-BENCHES = {"step": bench_train_step, "update": bench_update, "topk": bench_topk, "edge_popup": bench_edge_popup, "compact": bench_compact}
+BENCHES = {"step": bench_train_step, "amortised": bench_amortised, "edge_popup": bench_edge_popup, "compact": bench_compact,
+           "lines": bench_lines}
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -422,7 +385,7 @@ def main(argv: list[str] | None = None) -> None:
     copy = copy_pass_seconds(64 << 20 if not args.quick else 4 << 20, sizes.repeats, device)
     console.print(
         f"torch {torch.__version__}, python {platform.python_version()}, device {device} ({where}), "
-        f"{os.cpu_count()} CPU cores, {torch.get_num_threads()} torch threads, compiled kernels: {native.kernel_in_use()}; "
+        f"{os.cpu_count()} CPU cores, {torch.get_num_threads()} torch threads; "
         f"one copy pass over {'64M' if not args.quick else '4M'} floats: {copy * 1e3:.1f} ms"
         + (" [--quick sizes]" if args.quick else "")
     )

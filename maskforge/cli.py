@@ -19,7 +19,6 @@ from pathlib import Path
 from rich.console import Console
 from rich.table import Table
 
-from maskforge.sparsity import native
 from maskforge.errors import MaskforgeError
 from maskforge.plugin_system.manager import Plugins, load_plugins, set_plugins
 
@@ -91,16 +90,6 @@ def _cache_dir() -> Path:
     return Path.home() / ".cache" / "maskforge" / "reference"
 
 
-def native_summary() -> str:
-    """Which compiled kernels mask updates use (``maskforge plugins`` prints it)."""
-    available = native.kernels()
-    if not available:
-        return "not built (no C compiler at install time): the pure torch + numpy path is used"
-    if not native.enabled():
-        return f"turned off by MASKFORGE_NATIVE=0 (built: {', '.join(available)})"
-    return f"{available[0]} (this CPU runs: {', '.join(available)})"
-
-
 def plugins_table(plugins: Plugins) -> Table:
     """The rich table ``maskforge plugins`` prints."""
     table = Table(title="maskforge plugins", show_lines=True)
@@ -129,9 +118,9 @@ def main(argv: list[str] | None = None) -> int:
         plugins = load_plugins(strict=True if args.strict_plugins else None, block=args.block_plugin)
         set_plugins(plugins)
         if args.command == "run":
+            from maskforge.runs import run_recipe
             from maskforge.runs.overrides import apply_overrides
             from maskforge.runs.recipe_loader import load_run_recipe
-            from maskforge.runs import run_recipe
 
             recipe = apply_overrides(load_run_recipe(args.recipe), args.overrides)
             run_recipe(recipe, out_dir=args.out, device=args.device, resume=args.resume, plugins=plugins, console=console)
@@ -165,7 +154,6 @@ def main(argv: list[str] | None = None) -> int:
                           f"state dict's {info['dense_bytes']:,} bytes) at density {info['density']:.4f}", soft_wrap=True)
         elif args.command == "plugins":
             console.print(plugins_table(plugins))
-            console.print(f"compiled kernels (maskforge._native): {native_summary()}")
         elif args.command == "quickstart":
             from maskforge.runs.quickstart import QuickstartConfig, run_quickstart
 

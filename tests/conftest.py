@@ -33,16 +33,3 @@ def _isolated_working_directory(tmp_path_factory, monkeypatch):
     or data root then never touches the checkout, and a user's earlier main-job run there cannot
     change what a test sees."""
     monkeypatch.chdir(tmp_path_factory.mktemp("cwd"))
-
-
-@pytest.fixture(params=["compiled", "pure"])
-def both_paths(request, monkeypatch):
-    """Runs a test with the compiled kernels (:mod:`maskforge.sparsity.native`) and again on the pure
-    torch + numpy path (``MASKFORGE_NATIVE=0``); the compiled run is skipped where the extension
-    was not built (``test_native.py`` checks that it is wherever a C compiler is)."""
-    from maskforge.sparsity import native
-
-    if request.param == "compiled" and not native.kernels():
-        pytest.skip("maskforge._native was not built")
-    monkeypatch.setenv("MASKFORGE_NATIVE", "1" if request.param == "compiled" else "0")
-    return request.param

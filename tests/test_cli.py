@@ -19,22 +19,6 @@ def test_plugins_lists_builtin_plugins_versions_hooks_and_names(capsys):
         assert text in out, text
 
 
-def test_plugins_says_which_compiled_kernels_mask_updates_use(capsys, monkeypatch):
-    from maskforge.sparsity import native
-
-    monkeypatch.delenv("MASKFORGE_NATIVE", raising=False)
-    assert main(["plugins"]) == 0
-    line = capsys.readouterr().out.split("compiled kernels (maskforge._native): ")[1]
-    assert line.startswith(native.kernels()[0] if native.kernels() else "not built")
-    monkeypatch.setenv("MASKFORGE_NATIVE", "0")
-    assert main(["plugins"]) == 0
-    out = capsys.readouterr().out
-    assert ("turned off by MASKFORGE_NATIVE=0" if native.kernels() else "not built") in out
-    monkeypatch.setattr(native, "_native", None)
-    assert main(["plugins"]) == 0
-    assert "not built (no C compiler at install time)" in capsys.readouterr().out
-
-
 def test_blocked_plugin_shows_as_blocked(capsys):
     assert main(["--block-plugin", "console", "plugins"]) == 0
     assert "blocked" in capsys.readouterr().out
@@ -92,8 +76,8 @@ def test_quickstart_learns_keeps_density_explores_and_calls_every_lifecycle_hook
     import torch
 
     from maskforge import Mask
-    from maskforge.storage.checkpoint import load
     from maskforge.runs.quickstart import digits_classifier
+    from maskforge.storage.checkpoint import load
 
     state = load(tmp_path / "checkpoint.pt")
     dense = digits_classifier()

@@ -120,18 +120,11 @@ def test_summary_lists_every_parameter_and_the_total():
     assert "density" in repr(mask)
 
 
-def test_masks_with_provenance_pickle_and_do_not_keep_their_operands_alive():
-    import gc
+def test_masks_pickle_with_their_counts():
     import pickle
-    import weakref
 
-    base = Mask({"w": torch.tensor([True, False, True, True])})
-    drop = Mask.from_positions(base, {"w": torch.tensor([0])})
-    kept = base - drop
-    for m in (base, drop, kept):
-        assert pickle.loads(pickle.dumps(m)) == m
-    assert kept._difference(base, drop) and drop._positions_in(base) is not None
-    gone = weakref.ref(base)
-    del base
-    gc.collect()
-    assert gone() is None, "a derived mask must not keep the mask it was built from alive"
+    base = Mask({"w": torch.tensor([True, False, True, True]), "v": torch.zeros(2, 3, dtype=torch.bool)})
+    base.nnz()
+    for m in (base, base - base, ~base):
+        copy = pickle.loads(pickle.dumps(m))
+        assert copy == m and copy.nnz() == m.nnz()

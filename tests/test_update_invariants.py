@@ -1,7 +1,6 @@
 """DESIGN invariants 1, 2 and 4: prune-and-grow keeps counts, drops only active entries, grows
 only inactive ones, and grown weights start at zero with zero optimizer state — with ties."""
 
-import pytest
 import torch
 from hypothesis import given
 from hypothesis import strategies as st
@@ -9,19 +8,22 @@ from hypothesis import strategies as st
 from maskforge import SparseEngine, prune_and_grow
 from maskforge.sparsity.growers import gradient_grower, momentum_grower, random_grower
 from maskforge.sparsity.pruners import magnitude_pruner, random_pruner
+from maskforge.sparsity.update import drop_counts
 from maskforge.testing import ShapeModel, random_mask, shape_maps, tied_tensor
 from maskforge.testing.strategies import seeds
-from maskforge.sparsity.update import drop_counts
-
-# every test here runs with the compiled kernels and again on the pure torch + numpy path
-pytestmark = pytest.mark.usefixtures("both_paths")
 
 GROWERS = {"gradient": gradient_grower, "random": random_grower, "momentum": momentum_grower}
 PRUNERS = {"magnitude": magnitude_pruner, "random": random_pruner}
 OPTIMIZERS = {
     "adam": lambda p: torch.optim.Adam(p, lr=0.05),
+    "adam_foreach": lambda p: torch.optim.Adam(p, lr=0.05, foreach=True),
+    "adam_fused": lambda p: torch.optim.Adam(p, lr=0.05, fused=True),
     "adamw": lambda p: torch.optim.AdamW(p, lr=0.05, weight_decay=0.1),
+    "adamw_foreach": lambda p: torch.optim.AdamW(p, lr=0.05, weight_decay=0.1, foreach=True),
+    "adamw_fused": lambda p: torch.optim.AdamW(p, lr=0.05, weight_decay=0.1, fused=True),
     "sgd_momentum": lambda p: torch.optim.SGD(p, lr=0.05, momentum=0.9, weight_decay=0.01),
+    "sgd_momentum_foreach": lambda p: torch.optim.SGD(p, lr=0.05, momentum=0.9, weight_decay=0.01, foreach=True),
+    "sgd_momentum_fused": lambda p: torch.optim.SGD(p, lr=0.05, momentum=0.9, weight_decay=0.01, fused=True),
     # State that moves at a zero gradient: the engine zeroes it at inactive entries after each step.
     "adamax": lambda p: torch.optim.Adamax(p, lr=0.05),
     "rprop": lambda p: torch.optim.Rprop(p, lr=0.05),

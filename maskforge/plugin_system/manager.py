@@ -25,8 +25,8 @@ from typing import Any
 import attrs
 import pluggy
 
-from maskforge.plugin_system import hookspecs
 from maskforge.errors import DuplicateComponentError, PluginLoadError, PluginLoadWarning
+from maskforge.plugin_system import hookspecs
 from maskforge.plugin_system.registry import Registry
 
 ENTRY_POINT_GROUP = "maskforge"

@@ -14,13 +14,19 @@ plugins. Asking for an unknown name raises
 from __future__ import annotations
 
 import difflib
-import weakref
 from collections.abc import Callable, Iterator
 from typing import Any
 
 import attrs
 
-from maskforge.errors import DuplicateComponentError, UnknownComponentError
+from maskforge.errors import (
+    DuplicateComponentError,
+    UnknownComponentError,
+    describe,
+    remember_origin,
+)
+
+__all__ = ["KINDS", "Entry", "RegistrationScope", "Registry", "describe"]
 
 KINDS: tuple[str, ...] = (
     "score",
@@ -34,10 +40,6 @@ KINDS: tuple[str, ...] = (
     "loss",
     "dataset",
 )
-
-# id(component) -> (weak reference, "kind 'name' from plugin 'p'"); see describe().
-_ORIGINS: dict[int, tuple[Any, str]] = {}
-
 
 @attrs.frozen
 class Entry:
@@ -110,7 +112,7 @@ class Registry:
             component = entry.factory(**options)
         except TypeError as err:
             raise TypeError(f"cannot build {entry.label} with options {sorted(options)}: {err}") from None
-        _remember(component, entry.label)
+        remember_origin(component, entry.label)
         return component
 
     def names(self, kind: str | None = None) -> list[str]:
@@ -148,19 +150,3 @@ class RegistrationScope:
         """Register a component; see :meth:`Registry.register` for ``kind`` values."""
         self.registry.register(kind, name, factory, plugin=self.plugin, description=description)
 
-
-def _remember(component: Any, label: str) -> None:
-    try:
-        ref = weakref.ref(component)
-    except TypeError:
-        return  # functions of builtins etc.: fall back to the class name in describe()
-    _ORIGINS[id(component)] = (ref, label)
-
-
-def describe(component: Any, role: str = "component") -> str:
-    """Human name of a component for error messages: its registry label if it has one."""
-    origin = _ORIGINS.get(id(component))
-    if origin is not None and origin[0]() is component:
-        return origin[1]
-    cls = type(component)
-    return f"{role} {cls.__qualname__} (from module {cls.__module__})"

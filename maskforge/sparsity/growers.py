@@ -10,10 +10,10 @@ from __future__ import annotations
 
 import attrs
 
-from maskforge.sparsity.index_selection import select_outside
 from maskforge.sparsity.mask import Mask
 from maskforge.sparsity.protocols import Count, Score, SparsityContext
-from maskforge.sparsity.scores import GradientMagnitudeScore, MomentumScore, RandomScore, score_sources
+from maskforge.sparsity.scores import GradientMagnitudeScore, MomentumScore, RandomScore
+from maskforge.sparsity.selection import select_count
 
 
 @attrs.frozen
@@ -23,11 +23,7 @@ class ScoreGrower:
     score: Score
 
     def grow(self, ctx: SparsityContext, kept: Mask, count: Count) -> Mask:
-        # One pass over the scores keeps the few entries that can still be chosen; the kept
-        # (active) ones among them are then left out by looking them up.
-        sources, magnitude = score_sources(self.score, ctx)
-        chosen = select_outside(sources, kept, count, largest=True, magnitude=magnitude)
-        return Mask.from_indices(chosen, kept, assume_unique=True)
+        return Mask(select_count(self.score(ctx), count, largest=True, within=~kept))
 
 
 def gradient_grower() -> ScoreGrower:

@@ -9,10 +9,10 @@ from __future__ import annotations
 
 import attrs
 
-from maskforge.sparsity.index_selection import select_positions_at
 from maskforge.sparsity.mask import Mask
 from maskforge.sparsity.protocols import Count, Score, SparsityContext
-from maskforge.sparsity.scores import MagnitudeScore, RandomScore, score_sources
+from maskforge.sparsity.scores import MagnitudeScore, RandomScore
+from maskforge.sparsity.selection import select_count
 
 
 @attrs.frozen
@@ -22,13 +22,7 @@ class ScorePruner:
     score: Score
 
     def drop(self, ctx: SparsityContext, count: Count) -> Mask:
-        # Only the active entries are ranked: their flat indices are known to the mask, so the
-        # scores are read at those positions alone. The answer keeps where the dropped entries sit
-        # in the mask's index (the engine updates the index there).
-        sources, magnitude = score_sources(self.score, ctx)
-        active = {n: ctx.mask.flat_indices(n) for n in ctx.mask}
-        chosen = select_positions_at(sources, active, count, largest=False, magnitude=magnitude)
-        return Mask.from_positions(ctx.mask, chosen, assume_unique=True)
+        return Mask(select_count(self.score(ctx), count, largest=False, within=ctx.mask))
 
 
 def magnitude_pruner() -> ScorePruner:

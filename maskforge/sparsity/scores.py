@@ -3,11 +3,6 @@
 Each is a :class:`~maskforge.sparsity.protocols.Score`: called with a
 :class:`~maskforge.sparsity.protocols.SparsityContext`, it returns one float tensor per sparsified
 parameter, higher meaning more worth keeping (for a pruner) or growing (for a grower).
-
-A score that is the absolute value of some tensor (``|w|``, ``|grad|``, ``|m|``) also offers
-``magnitude_source(ctx)``, returning the signed tensors themselves: the built-in pruners and
-growers then read them in place (:func:`score_sources`) instead of materialising ``|x|`` for
-every entry. A third-party score needs only ``__call__``.
 """
 
 from __future__ import annotations
@@ -15,20 +10,7 @@ from __future__ import annotations
 import attrs
 import torch
 
-from maskforge.sparsity.protocols import Score, SparsityContext
-
-
-def score_sources(score: Score, ctx: SparsityContext) -> tuple[dict[str, torch.Tensor], bool]:
-    """``(tensors, magnitude)``: the score's signed sources and True when it offers them (the
-    score is their absolute value), else its scores and False."""
-    source = getattr(score, "magnitude_source", None)
-    if callable(source):
-        return source(ctx), True
-    return score(ctx), False
-
-
-def _absolute(tensors: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
-    return {n: t.abs() for n, t in tensors.items()}
+from maskforge.sparsity.protocols import SparsityContext
 
 
 @attrs.frozen
@@ -36,10 +18,7 @@ class MagnitudeScore:
     """``|w|``: the weight magnitude (STU-GAN eq. 3, RigL's drop criterion)."""
 
     def __call__(self, ctx: SparsityContext) -> dict[str, torch.Tensor]:
-        return _absolute(self.magnitude_source(ctx))
-
-    def magnitude_source(self, ctx: SparsityContext) -> dict[str, torch.Tensor]:
-        return {n: p.detach() for n, p in ctx.params.items()}
+        return {n: p.detach().abs() for n, p in ctx.params.items()}
 
 
 @attrs.frozen
@@ -52,16 +31,13 @@ class GradientMagnitudeScore:
     """
 
     def __call__(self, ctx: SparsityContext) -> dict[str, torch.Tensor]:
-        return _absolute(self.magnitude_source(ctx))
-
-    def magnitude_source(self, ctx: SparsityContext) -> dict[str, torch.Tensor]:
         missing = [n for n, p in ctx.params.items() if p.grad is None]
         if missing:
             raise RuntimeError(
                 f"gradient score needs gradients but {missing[:3]} have none at step {ctx.step} of "
                 f"network {ctx.network!r}; run the update after backward on a step of that network"
             )
-        return {n: p.grad.detach() for n, p in ctx.params.items()}
+        return {n: p.grad.detach().abs() for n, p in ctx.params.items()}
 
 
 @attrs.frozen
@@ -69,16 +45,13 @@ class MomentumScore:
     """``|m|``: magnitude of the optimizer's first moment (Adam ``exp_avg``, SGD ``momentum_buffer``)."""
 
     def __call__(self, ctx: SparsityContext) -> dict[str, torch.Tensor]:
-        return _absolute(self.magnitude_source(ctx))
-
-    def magnitude_source(self, ctx: SparsityContext) -> dict[str, torch.Tensor]:
         if ctx.optimizer is None:
             raise RuntimeError("momentum score needs the optimizer; bind one to the sparse engine")
         out = {}
         for n, p in ctx.params.items():
             state = ctx.optimizer.state.get(p, {})
             buf = state.get("exp_avg", state.get("momentum_buffer"))
-            out[n] = torch.zeros_like(p, dtype=torch.float32) if buf is None else buf.detach()
+            out[n] = torch.zeros_like(p, dtype=torch.float32) if buf is None else buf.detach().abs()
         return out
 
 

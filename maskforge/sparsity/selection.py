@@ -1,52 +1,39 @@
-"""Exact top-k / bottom-k selection: the hot primitive of pruning, growing, edge-popup and IMP.
+"""Exact top-k / bottom-k selection, per tensor or over many tensors together (global).
 
-Every function here returns boolean masks with *exactly* ``k`` entries set. Entries are ranked by
-score, and equal scores are ranked by position — the lower flat index wins, and across several
-tensors the earlier tensor wins — so the result is deterministic and the count is exact even
-when every score is tied. NaN scores are never selected; asking for more entries than there are
-non-NaN scores is an error.
+Every function here returns boolean masks with *exactly* ``k`` entries set, on the device of the
+scores. Entries are ranked by score; equal scores are ranked by position — the lower flat index
+first, and across several tensors ranked together the earlier tensor first — so the answer is
+deterministic, the same on every device, and the count is exact even when every score ties
+(growth by gradient at a fresh initialisation ties massively). ``within`` restricts the choice
+to the entries where it is True (prune inside the mask, grow outside it). NaN scores are never
+chosen; asking for more entries than there are eligible ones is an error.
 
-Inputs of more than a few thousand entries never go through a full sort. The sampled path
-draws a seeded random sample (about ``2 * n**(2/3)`` scores, at most 262,144), takes two order
-statistics of it to bracket the k-th score between two values, and then makes *one* pass over
-the scores — in cache-sized chunks on a CPU — that writes the entries beyond the bracket straight
-into the result, counts them, and collects the (few) entries inside the bracket with their
-positions. The exact threshold and its ties are resolved among those candidates alone. A
-``within`` region is folded into the same pass (or, when it covers less than an eighth of the
-entries, its scores are gathered first). If the bracket ever misses (a vanishingly rare sample)
-the function falls back to the sort path, so the answer never depends on the sample — only the
-time.
+How: the k-th best score is found with one selection (``torch.kthvalue`` on a CPU,
+``torch.topk`` on accelerators: CUDA's ``kthvalue`` works a whole 1-D tensor in one thread block,
+pytorch/pytorch#75599), entries strictly better than it are taken, and entries equal to it are
+taken in index order until the count is met (a cumulative sum over the ties, only when there are
+more ties than places). No full sort; a few score-sized temporaries; one host read per call,
+for the count check.
+
+Selection runs once per mask update (every 500–2000 steps), so it is kept short and obvious.
 """
 
 from __future__ import annotations
 
 import math
 from collections.abc import Mapping, Sequence
-from typing import Literal
 
 import torch
 
-Method = Literal["auto", "sort", "sample"]
-
-#: Inputs with at least this many entries (in total) take the sampled path under ``method="auto"``.
-SAMPLE_PATH_MIN_NUMEL = 1 << 12
-_SAMPLE_SEED = 0x5EED
-
 
 def select_topk(
-    scores: torch.Tensor,
-    k: int,
-    *,
-    largest: bool = True,
-    within: torch.Tensor | None = None,
-    method: Method = "auto",
+    scores: torch.Tensor, k: int, *, largest: bool = True, within: torch.Tensor | None = None
 ) -> torch.Tensor:
     """Bool mask (shaped like ``scores``) of the ``k`` highest (or lowest) scores.
 
-    ``within`` restricts the choice to the entries where it is True (e.g. only active weights
-    for pruning, only inactive ones for growth); ties are broken by flat index.
+    ``within`` restricts the choice to the entries where it is True; ties go by flat index.
     """
-    return select_topk_global({"_": scores}, k, largest=largest, within=None if within is None else {"_": within}, method=method)["_"]
+    return select_topk_global({"_": scores}, k, largest=largest, within=None if within is None else {"_": within})["_"]
 
 
 def select_topk_global(
@@ -55,18 +42,19 @@ def select_topk_global(
     *,
     largest: bool = True,
     within: Mapping[str, torch.Tensor] | None = None,
-    method: Method = "auto",
 ) -> dict[str, torch.Tensor]:
     """Bool masks of the ``k`` highest (or lowest) scores over all tensors together.
 
-    Ranks are global: one threshold over every tensor. Ties are broken by position in the
-    concatenation of the flattened tensors, in the mapping's order.
+    One ranking over every tensor; ties go by position in the concatenation of the flattened
+    tensors, in the mapping's order.
     """
     names = list(scores)
-    flats = [scores[n].detach().reshape(-1) for n in names]
-    regions = None if within is None else [within[n].reshape(-1) for n in names]
-    picked = _select_flat(flats, int(k), largest, regions, method)
-    return {n: p.reshape(scores[n].shape) for n, p in zip(names, picked)}
+    if not names:
+        raise ValueError("cannot select from an empty set of score tensors")
+    keys, eligible = zip(*(_keys(scores[n], largest, None if within is None else within[n]) for n in names))
+    key, ok = (keys[0], eligible[0]) if len(names) == 1 else (torch.cat(keys), torch.cat(eligible))
+    chosen = _select([key], [ok], [int(k)], ["the scores"] if len(names) == 1 else ["the scores (over all tensors)"])[0]
+    return {n: part.view(scores[n].shape) for n, part in zip(names, torch.split(chosen, [t.numel() for t in keys]))}
 
 
 def select_topk_per_tensor(
@@ -75,236 +63,15 @@ def select_topk_per_tensor(
     *,
     largest: bool = True,
     within: Mapping[str, torch.Tensor] | None = None,
-    method: Method = "auto",
 ) -> dict[str, torch.Tensor]:
     """Bool masks with ``counts[name]`` highest (or lowest) scores selected in each tensor."""
-    return {
-        n: select_topk(
-            s, counts[n], largest=largest, within=None if within is None else within[n], method=method
-        )
-        for n, s in scores.items()
-    }
-
-
-# -- implementation ------------------------------------------------------------------------------
-
-#: Entries compared per step of the sampled path's pass on a CPU: the boolean temporaries of one
-#: chunk stay in cache. Accelerators take each tensor in one piece.
-_CHUNK = 1 << 18
-#: A ``within`` region covering less than this share of the entries is gathered first (its scores
-#: copied out) instead of being folded into the pass over every entry.
-_GATHER_REGION_BELOW = 0.125
-
-
-def _select_flat(
-    flats: Sequence[torch.Tensor],
-    k: int,
-    largest: bool,
-    regions: Sequence[torch.Tensor] | None,
-    method: Method,
-) -> list[torch.Tensor]:
-    if method not in ("auto", "sort", "sample"):
-        raise ValueError(f"unknown selection method {method!r}; use 'auto', 'sort' or 'sample'")
-    total = sum(f.numel() for f in flats)
-    if regions is not None:
-        regions = [r if r.dtype == torch.bool else r != 0 for r in regions]
-        eligible = sum(int(torch.count_nonzero(r)) for r in regions)
-        _check_k(k, eligible)
-        if k == 0:
-            return [torch.zeros(f.shape, dtype=torch.bool, device=f.device) for f in flats]
-        fused = eligible >= _GATHER_REGION_BELOW * total and (
-            method == "sample" or (method == "auto" and eligible >= SAMPLE_PATH_MIN_NUMEL)
-        )
-        if fused:
-            picked = _select_sampled(flats, k, largest, regions, eligible)
-            if picked is not None:
-                return picked
-            method = "sort"
-        # Select among the region's entries only, then scatter the choice back.
-        index = [r.nonzero().squeeze(1) for r in regions]
-        inner = _select_flat([f[i] for f, i in zip(flats, index)], k, largest, None, method)
-        out = []
-        for f, i, chosen in zip(flats, index, inner):
-            mask = torch.zeros(f.shape, dtype=torch.bool, device=f.device)
-            mask[i[chosen]] = True
-            out.append(mask)
-        return out
-
-    _check_k(k, total)
-    if k == 0:
-        return [torch.zeros(f.shape, dtype=torch.bool, device=f.device) for f in flats]
-    use_sample = method == "sample" or (method == "auto" and total >= SAMPLE_PATH_MIN_NUMEL)
-    if use_sample:
-        picked = _select_sampled(flats, k, largest, None, total)
-        if picked is not None:
-            return picked
-    return _select_sorted(flats, k, largest)
-
-
-def _check_k(k: int, total: int) -> None:
-    if k < 0 or k > total:
-        raise ValueError(f"cannot select k={k} entries out of {total}; k must be in [0, {total}]")
-
-
-def _select_sorted(flats: Sequence[torch.Tensor], k: int, largest: bool) -> list[torch.Tensor]:
-    """Reference path: one stable sort of everything (ties keep index order)."""
-    cat = torch.cat([f.reshape(-1) for f in flats]) if len(flats) > 1 else flats[0].reshape(-1)
-    valid = ~torch.isnan(cat)
-    n_valid = int(valid.sum())
-    if n_valid < k:
-        raise ValueError(
-            f"cannot select {k} entries: only {n_valid} of {cat.numel()} scores are not NaN; "
-            "clean the scores (e.g. torch.nan_to_num) before selecting"
-        )
-    if n_valid < cat.numel():
-        fill = -math.inf if largest else math.inf
-        cat = torch.where(valid, cat, torch.full_like(cat, fill))
-        # A NaN must lose to a genuine +-inf too: rank it after every valid entry.
-        order = torch.sort(cat, descending=largest, stable=True).indices
-        order = torch.cat([order[valid[order]], order[~valid[order]]])
-    else:
-        order = torch.sort(cat, descending=largest, stable=True).indices
-    chosen = torch.zeros(cat.numel(), dtype=torch.bool, device=cat.device)
-    chosen[order[:k]] = True
-    return list(torch.split(chosen, [f.numel() for f in flats]))
-
-
-def _bracket(
-    flats: Sequence[torch.Tensor],
-    k: int,
-    largest: bool,
-    regions: Sequence[torch.Tensor] | None,
-    eligible: int,
-) -> tuple[torch.Tensor | None, torch.Tensor | None] | None:
-    """Two sampled scores ``(outer, inner)`` between which the k-th best score lies (w.h.p.).
-
-    Entries strictly better than ``outer`` are surely selected; entries worse than ``inner``
-    surely not. ``None`` stands for an open end. Returns None when no eligible entry was drawn.
-    """
-    device = flats[0].device
-    total = sum(f.numel() for f in flats)
-    gen = torch.Generator(device=device)
-    gen.manual_seed(_SAMPLE_SEED)
-    # Draw more where a region hides most entries, so that enough eligible ones are drawn.
-    share = eligible / total
-    base = max(1 << 10, min(1 << 18, round(2.0 * total ** (2.0 / 3.0))))
-    draws = min(total, math.ceil(base / share))
-    parts, drawn = [], 0
-    for i, f in enumerate(flats):
-        n = f.numel()
-        if n == 0:
-            continue
-        take = max(1, round(draws * n / total))
-        at = torch.randint(n, (take,), generator=gen, device=device)
-        values = f[at]
-        keep = ~torch.isnan(values)
-        if regions is not None:
-            keep &= regions[i][at]
-        parts.append(values if bool(keep.all()) else values[keep])
-        drawn += take
-    sample = torch.cat(parts) if len(parts) != 1 else parts[0]
-    s = sample.numel()
-    if s == 0:
-        return None
-    # The number of drawn entries ranking before the k-th best is ~ Binomial(drawn, k / total):
-    # bracket its expectation by six standard deviations on either side.
-    p = k / total
-    rank = p * drawn
-    margin = 6.0 * math.sqrt(drawn * p * (1.0 - p)) + 4.0
-    outer_pos = min(math.floor(rank - margin), s - 1)  # best-first sample positions
-    inner_pos = math.ceil(rank + margin)
-
-    def best_first(pos: int) -> torch.Tensor:
-        return torch.kthvalue(sample, s - pos if largest else pos + 1).values
-
-    outer = best_first(outer_pos) if outer_pos >= 0 else None
-    inner = best_first(inner_pos) if inner_pos < s else None
-    return outer, inner
-
-
-def _select_sampled(
-    flats: Sequence[torch.Tensor],
-    k: int,
-    largest: bool,
-    regions: Sequence[torch.Tensor] | None,
-    eligible: int,
-) -> list[torch.Tensor] | None:
-    """Bracket the k-th score from a sample, then resolve it exactly; None if the bracket misses.
-
-    One pass over the scores writes the entries beyond the bracket straight into the result and
-    collects the (few) entries inside it with their positions; the exact threshold and its ties
-    are then resolved among those candidates alone.
-    """
-    bracket = _bracket(flats, k, largest, regions, eligible)
-    if bracket is None:
-        return None
-    outer, inner = bracket
-    device = flats[0].device
-    beyond = torch.gt if largest else torch.lt  # strictly better than a value
-    reaches = torch.ge if largest else torch.le  # at least as good as a value
-    worse_or_equal = torch.le if largest else torch.ge
-
-    longest = max(f.numel() for f in flats)
-    chunk = _CHUNK if device.type == "cpu" else max(1, longest)
-    buf = torch.empty(min(chunk, longest), dtype=torch.bool, device=device)
-    picked: list[torch.Tensor] = []
-    cand_index: list[torch.Tensor] = []
-    cand_values: list[torch.Tensor] = []
-    sure_counts: list[torch.Tensor] = []
-    for i, f in enumerate(flats):
-        n = f.numel()
-        out = torch.empty(n, dtype=torch.bool, device=device)
-        region = None if regions is None else regions[i]
-        index_parts, value_parts = [torch.empty(0, dtype=torch.long, device=device)], [f[:0]]
-        for start in range(0, n, chunk):
-            c = f[start : start + chunk]
-            sure = out[start : start + chunk]
-            cand = buf[: c.numel()]
-            if outer is None:
-                sure.zero_()
-            else:
-                beyond(c, outer, out=sure)
-            if inner is not None:
-                reaches(c, inner, out=cand)
-                if outer is not None:
-                    cand.logical_xor_(sure)  # sure is a subset: this removes it
-            elif outer is not None:
-                worse_or_equal(c, outer, out=cand)
-            else:
-                torch.eq(c, c, out=cand)  # every non-NaN entry
-            if region is not None:
-                r = region[start : start + chunk]
-                if outer is not None:
-                    sure.logical_and_(r)
-                cand.logical_and_(r)
-            if outer is not None:
-                sure_counts.append(torch.count_nonzero(sure))
-            at = cand.nonzero().squeeze(1)
-            value_parts.append(c[at])
-            index_parts.append(at + start if start else at)
-        picked.append(out)
-        cand_index.append(index_parts[-1] if len(index_parts) == 2 else torch.cat(index_parts))
-        cand_values.append(value_parts[-1] if len(value_parts) == 2 else torch.cat(value_parts))
-
-    n_sure = int(torch.stack(sure_counts).sum()) if sure_counts else 0
-    values = torch.cat(cand_values) if len(cand_values) != 1 else cand_values[0]
-    m = values.numel()
-    if n_sure > k or n_sure + m < k:
-        return None
-    need = k - n_sure
-    if need == 0:
-        return picked
-    # The need-th best candidate value is the exact threshold; ties go by position.
-    threshold = torch.kthvalue(values, m - need + 1 if largest else need).values
-    take = reaches(values, threshold)
-    if int(torch.count_nonzero(take)) != need:  # the threshold is tied beyond the need
-        better = beyond(values, threshold)
-        tied = take.logical_xor_(better)
-        take = better | (tied & (torch.cumsum(tied, 0) <= need - int(torch.count_nonzero(better))))
-    # Candidates are not set in the result yet: write the decision for each of them.
-    for out, idx, take_part in zip(picked, cand_index, torch.split(take, [i.numel() for i in cand_index])):
-        out.index_put_((idx,), take_part)
-    return picked
+    names = list(scores)
+    missing = [n for n in names if n not in counts]
+    if missing:
+        raise KeyError(f"no count given for {missing[:3]}; give one count per score tensor")
+    keys, eligible = zip(*(_keys(scores[n], largest, None if within is None else within[n]) for n in names)) if names else ((), ())
+    chosen = _select(list(keys), list(eligible), [int(counts[n]) for n in names], [repr(n) for n in names])
+    return {n: c.view(scores[n].shape) for n, c in zip(names, chosen)}
 
 
 def select_count(
@@ -313,9 +80,71 @@ def select_count(
     *,
     largest: bool = True,
     within: Mapping[str, torch.Tensor] | None = None,
-    method: Method = "auto",
 ) -> dict[str, torch.Tensor]:
-    """Dispatch on a :data:`~maskforge.sparsity.protocols.Count`: per tensor for a mapping, global for an int."""
+    """Dispatch on a :data:`~maskforge.sparsity.protocols.Count`: per tensor for a mapping,
+    global for an int."""
     if isinstance(count, Mapping):
-        return select_topk_per_tensor(scores, count, largest=largest, within=within, method=method)
-    return select_topk_global(scores, int(count), largest=largest, within=within, method=method)
+        return select_topk_per_tensor(scores, count, largest=largest, within=within)
+    return select_topk_global(scores, int(count), largest=largest, within=within)
+
+
+# -- implementation ------------------------------------------------------------------------------
+
+
+def _keys(scores: torch.Tensor, largest: bool, within: torch.Tensor | None) -> tuple[torch.Tensor, torch.Tensor]:
+    """Flat ranking keys (higher = better; ineligible entries at -inf) and the eligible entries."""
+    flat = scores.detach().reshape(-1)
+    if not flat.is_floating_point():
+        flat = flat.to(torch.float64)  # exact for integers up to 2**53; -inf needs a float
+    eligible = ~torch.isnan(flat)
+    if within is not None:
+        if within.shape != scores.shape:
+            raise ValueError(f"within has shape {tuple(within.shape)} but the scores have {tuple(scores.shape)}")
+        eligible &= within.reshape(-1).to(device=flat.device, dtype=torch.bool)
+    key = flat if largest else torch.neg(flat)
+    return key.masked_fill(~eligible, -math.inf), eligible
+
+
+def _kth_largest(key: torch.Tensor, k: int) -> torch.Tensor:
+    """The k-th largest entry of the 1-D ``key`` (a 0-d tensor, no host read)."""
+    if key.device.type == "cpu":
+        return torch.kthvalue(key, key.numel() - k + 1).values
+    return torch.topk(key, k, sorted=False).values.min()
+
+
+def _select(keys: Sequence[torch.Tensor], eligible: Sequence[torch.Tensor], ks: Sequence[int],
+            labels: Sequence[str]) -> list[torch.Tensor]:
+    """The ``ks[i]`` best entries of each ``keys[i]``; one host read for all of them."""
+    for k, key, label in zip(ks, keys, labels):
+        if not 0 <= k <= key.numel():
+            raise ValueError(f"cannot select k={k} entries of {label}: k must be in [0, {key.numel()}]")
+    better, tied, stats = [], [], []
+    for key, ok, k in zip(keys, eligible, ks):
+        if k == 0:
+            better.append(torch.zeros_like(ok))
+            tied.append(None)
+            stats.append(torch.stack([ok.sum(), ok.new_zeros((), dtype=torch.long), ok.new_zeros((), dtype=torch.long)]))
+            continue
+        threshold = _kth_largest(key, k)
+        above = key > threshold  # never an ineligible entry: those sit at -inf
+        at = (key == threshold) & ok
+        better.append(above)
+        tied.append(at)
+        stats.append(torch.stack([ok.sum(), above.sum(), at.sum()]))
+    counts = torch.stack(stats).tolist() if stats else []  # the one host read
+    out = []
+    for (n_ok, n_above, n_at), above, at, k, key, label in zip(counts, better, tied, ks, keys, labels):
+        if k > n_ok:
+            raise ValueError(
+                f"cannot select {k} entries of {label}: only {n_ok} of {key.numel()} are eligible "
+                "(not NaN and inside `within`); clean the scores (torch.nan_to_num) or ask for fewer"
+            )
+        if at is None:
+            out.append(above)
+            continue
+        need = k - n_above
+        if n_at > need:  # more ties at the threshold than places: the lowest indices win
+            dtype = torch.int32 if key.numel() < 2**31 else torch.int64
+            at &= torch.cumsum(at, 0, dtype=dtype) <= need
+        out.append(above | at)
+    return out

@@ -10,9 +10,9 @@ from __future__ import annotations
 
 import torch
 
+from maskforge.errors import describe
 from maskforge.sparsity.engine import MaskUpdateStats, SparseEngine
 from maskforge.sparsity.protocols import Count, Grower, Pruner
-from maskforge.plugin_system.registry import describe
 
 
 def drop_counts(nnz: dict[str, int], drop_fraction: float, pooled: bool) -> Count:
@@ -44,11 +44,10 @@ def prune_and_grow(
     count = drop_counts(ctx.mask.nnz(), drop_fraction, pooled)
     drop_by, grow_by = describe(pruner, "pruner"), describe(grower, "grower")
     drop = pruner.drop(ctx, count)
-    kept = ctx.mask - drop
-    grow_count: Count = sum(drop.nnz().values()) if pooled else drop.nnz()
-    grow = grower.grow(ctx, kept, grow_count)
+    # The grower is asked for as many as were requested from the pruner; a pruner that drops
+    # another number is caught by the engine (expected_drop), naming it.
+    grow = grower.grow(ctx, ctx.mask - drop, count)
     return engine.apply_update(
         drop, grow, component=component or f"{drop_by} + {grow_by}", drop_component=drop_by,
         grow_component=grow_by, step=step, preserve="total" if pooled else "layer", expected_drop=count,
-        kept=kept,
     )

@@ -58,8 +58,8 @@ from typing import Any
 
 import torch
 
-from maskforge.storage.checkpoint import load, save_atomic
 from maskforge.sparsity.packing import pack_bits, unpack_bits
+from maskforge.storage.checkpoint import load, save_atomic
 
 FORMAT = "maskforge.compact/1"
 ENCODINGS = ("dense", "bitmask", "index", "gaps")

@@ -16,10 +16,10 @@ import torch
 from torch import nn
 from torch.nn.utils import parametrize
 
-from maskforge.storage.checkpoint import load, save_atomic
 from maskforge.errors import MaskMismatchError
 from maskforge.sparsity.mask import Mask
 from maskforge.sparsity.score_masking import _owner
+from maskforge.storage.checkpoint import load, save_atomic
 
 FORMAT = "maskforge.mask_bank/1"
 

@@ -27,11 +27,11 @@ import attrs
 import torch
 from torch import nn
 
+from maskforge.plugin_system.manager import Plugins, get_plugins
 from maskforge.sparsity.allocation import Allocation, check_density
 from maskforge.sparsity.engine import MaskUpdateStats, SparseEngine
 from maskforge.sparsity.mask import Mask
 from maskforge.sparsity.param_filter import ParamFilter, layer_types
-from maskforge.plugin_system.manager import Plugins, get_plugins
 from maskforge.sparsity.sparsify import allocate, init_mask
 
 
