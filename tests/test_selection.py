@@ -150,3 +150,18 @@ def test_selection_makes_one_host_read_per_call(monkeypatch):
     select_topk_per_tensor(scores, {n: 300 for n in scores}, within={n: s > 0.2 for n, s in scores.items()})
     select_topk_global(scores, 1000)
     assert len(reads) == 2
+
+
+@given(st.integers(1, 500), st.integers(1, 4), seeds, st.booleans(), st.data())
+def test_the_accelerator_path_topk_gives_the_same_selection_as_kthvalue(n, levels, seed, largest, data):
+    """Off the CPU the k-th best comes from torch.topk (from either side); forced here on a CPU."""
+    from maskforge.sparsity import selection
+
+    values = awkward(n, levels, seed)
+    eligible = int((~torch.isnan(values)).sum())
+    k = data.draw(st.integers(0, eligible))
+    expected = select_topk(values, k, largest=largest)
+    with pytest.MonkeyPatch.context() as patch:
+        original = selection._kth_largest
+        patch.setattr(selection, "_kth_largest", lambda key, k: original(key, k, by_topk=True))
+        assert torch.equal(select_topk(values, k, largest=largest), expected)

@@ -105,11 +105,15 @@ def _keys(scores: torch.Tensor, largest: bool, within: torch.Tensor | None) -> t
     return key.masked_fill(~eligible, -math.inf), eligible
 
 
-def _kth_largest(key: torch.Tensor, k: int) -> torch.Tensor:
-    """The k-th largest entry of the 1-D ``key`` (a 0-d tensor, no host read)."""
-    if key.device.type == "cpu":
-        return torch.kthvalue(key, key.numel() - k + 1).values
-    return torch.topk(key, k, sorted=False).values.min()
+def _kth_largest(key: torch.Tensor, k: int, by_topk: bool | None = None) -> torch.Tensor:
+    """The k-th largest entry of the 1-D ``key`` (a 0-d tensor, no host read); ``torch.topk``
+    off the CPU (or when ``by_topk``), else ``torch.kthvalue``."""
+    rank = key.numel() - k + 1  # as the rank-th smallest
+    if not (key.device.type != "cpu" if by_topk is None else by_topk):
+        return torch.kthvalue(key, rank).values
+    if k <= rank:  # topk returns its k values and indices: ask for the smaller side
+        return torch.topk(key, k, sorted=False).values.min()
+    return torch.topk(key, rank, largest=False, sorted=False).values.max()
 
 
 def _select(keys: Sequence[torch.Tensor], eligible: Sequence[torch.Tensor], ks: Sequence[int],
